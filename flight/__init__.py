@@ -1,0 +1,64 @@
+"""seuguard flight: everything that runs onboard.
+
+Never imports `ground`, `fault_injection` or `sim` (a test enforces it): the world reaches the
+flight through `World`, and observers through `Instrument` hooks.
+"""
+
+from ._boot import BootReport, FlightStack, boot
+from ._crc import CRC16_C_EXTENSION, CRC32C_HARDWARE, crc16_ccitt_false, crc32, crc32c
+from ._errors import (
+    ExecutiveInternalError,
+    InputRejected,
+    ManifestError,
+    ModelCorrupted,
+    SeuguardError,
+)
+from ._fly import FlightSummary, fly
+from ._instruments import Instrument
+from ._manifest import (
+    DEFAULT_CHUNK_SIZE,
+    GoldenRecord,
+    IOSpec,
+    Manifest,
+    TensorRecord,
+    dump_manifest,
+    load_manifest,
+    manifest_from_dict,
+)
+from ._replica import LivenessReport, Replica, check_golden, prove_liveness
+from ._scrubber import ChunkRepair, Scrubber, ScrubReport, ScrubStatistics
+from ._session import FLIGHT_SESSION_CONFIG, flight_session_options
+from ._store import StoredModel, golden_key, golden_outputs_digest, open_model, sha256_file
+from ._telemetry import TelemetryDigest
+from ._tmr import (
+    EngineStatistics,
+    InferenceOutcome,
+    InferenceResult,
+    Redundancy,
+    Scheduling,
+    TMREngine,
+    validate_inputs,
+)
+from ._voter import VoteOutcome, VoteResult, vote
+from ._weights import Chunk, ImageLayout, WeightImage, majority_bytes, majority_repair
+from ._world import World, load_world
+
+__all__ = [
+    "BootReport", "FlightStack", "boot",
+    "CRC16_C_EXTENSION", "CRC32C_HARDWARE", "crc16_ccitt_false", "crc32", "crc32c",
+    "ExecutiveInternalError", "InputRejected", "ManifestError", "ModelCorrupted", "SeuguardError",
+    "FlightSummary", "fly",
+    "Instrument",
+    "DEFAULT_CHUNK_SIZE", "GoldenRecord", "IOSpec", "Manifest", "TensorRecord", "dump_manifest",
+    "load_manifest", "manifest_from_dict",
+    "LivenessReport", "Replica", "check_golden", "prove_liveness",
+    "ChunkRepair", "Scrubber", "ScrubReport", "ScrubStatistics",
+    "FLIGHT_SESSION_CONFIG", "flight_session_options",
+    "StoredModel", "golden_key", "golden_outputs_digest", "open_model", "sha256_file",
+    "TelemetryDigest",
+    "EngineStatistics", "InferenceOutcome", "InferenceResult", "Redundancy", "Scheduling",
+    "TMREngine", "validate_inputs",
+    "VoteOutcome", "VoteResult", "vote",
+    "Chunk", "ImageLayout", "WeightImage", "majority_bytes", "majority_repair",
+    "World", "load_world",
+]

@@ -1,0 +1,293 @@
+"""The model manifest: the ground's references that the flight checks everything against.
+
+One definition, shared by `ground package` (which writes it) and the flight (which trusts nothing
+else). A manifest names the model file and its sha256, the flight session configuration, the input
+and output specs with their valid ranges, every initializer with its CRC-32C per tensor and per
+chunk, and the golden vectors' expected-output digest.
+
+Validation is strict and loud: every problem is a `ManifestError` naming the key and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ._errors import ManifestError
+
+FORMAT = "seuguard-model/1"
+DEFAULT_CHUNK_SIZE = 64 * 1024
+SUPPORTED_DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int32", "int64", "bool")
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """One model input or output as the flight computes it: batch 1, fixed shape."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    range: tuple[float, float] | None = None  # valid closed interval; None means any finite value
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass(frozen=True)
+class TensorRecord:
+    """One initializer: its reference CRCs, and whether the flight computes from live memory."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    nbytes: int
+    crc32c: int
+    chunks: tuple[int, ...]  # CRC-32C of each chunk_size slice; chunks never span tensors
+    live: bool  # True: in the replica's WeightImage and scrubbed; False: embedded, checked at load
+
+
+@dataclass(frozen=True)
+class GoldenRecord:
+    """The golden vectors: inputs and expected outputs under the flight configuration."""
+
+    file: str
+    count: int
+    file_sha256: str
+    outputs_sha256: str  # sha256 over every expected output's bytes, vector by vector
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: str
+    sequence: int
+    model_file: str
+    model_sha256: str
+    session: dict[str, Any]
+    inputs: tuple[IOSpec, ...]
+    outputs: tuple[IOSpec, ...]
+    chunk_size: int
+    tensors: tuple[TensorRecord, ...]
+    golden: GoldenRecord
+    world: str | None = None  # "module:factory" of the world adapter this model flies in
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def live_tensors(self) -> tuple[TensorRecord, ...]:
+        return tuple(t for t in self.tensors if t.live)
+
+    @property
+    def unprotected(self) -> tuple[str, ...]:
+        """Float tensors that could not be made live: checked at load only, not scrubbed."""
+        return tuple(t.name for t in self.tensors if not t.live and t.dtype.startswith("float"))
+
+    def tensor(self, name: str) -> TensorRecord:
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        def io(s: IOSpec) -> dict[str, Any]:
+            return {
+                "name": s.name,
+                "dtype": s.dtype,
+                "shape": list(s.shape),
+                "range": None if s.range is None else [float(s.range[0]), float(s.range[1])],
+            }
+
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "version": self.version,
+            "sequence": self.sequence,
+            "model_file": self.model_file,
+            "model_sha256": self.model_sha256,
+            "world": self.world,
+            "session": dict(self.session),
+            "inputs": [io(s) for s in self.inputs],
+            "outputs": [io(s) for s in self.outputs],
+            "chunk_size": self.chunk_size,
+            "tensors": [
+                {
+                    "name": t.name,
+                    "dtype": t.dtype,
+                    "shape": list(t.shape),
+                    "nbytes": t.nbytes,
+                    "live": t.live,
+                    "crc32c": f"0x{t.crc32c:08x}",
+                    "chunks": [f"0x{c:08x}" for c in t.chunks],
+                }
+                for t in self.tensors
+            ],
+            "golden": asdict(self.golden),
+            "notes": dict(self.notes),
+        }
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+def _need(d: Any, key: str, typ: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(d, dict):
+        raise ManifestError(f"{where}: must be a mapping")
+    if key not in d:
+        raise ManifestError(f"{where}: missing key '{key}'")
+    value = d[key]
+    if typ is int and isinstance(value, bool):
+        raise ManifestError(f"{where}.{key}: must be an integer, got {value!r}")
+    if not isinstance(value, typ):
+        names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+        raise ManifestError(f"{where}.{key}: must be {names}, got {type(value).__name__}")
+    return value
+
+
+def _crc(value: Any, where: str) -> int:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 10:
+        raise ManifestError(f"{where}: must be a CRC-32C as '0x' and 8 hex digits, got {value!r}")
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise ManifestError(f"{where}: not hexadecimal: {value!r}") from None
+
+
+def _shape(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ):
+        raise ManifestError(f"{where}: must be a list of non-negative integers, got {value!r}")
+    return tuple(value)
+
+
+def _dtype(value: Any, where: str) -> str:
+    if value not in SUPPORTED_DTYPES:
+        raise ManifestError(f"{where}: unsupported dtype {value!r} (one of {', '.join(SUPPORTED_DTYPES)})")
+    return value
+
+
+def _io(d: Any, where: str) -> IOSpec:
+    name = _need(d, "name", str, where)
+    rng = d.get("range")
+    if rng is not None:
+        if (
+            not isinstance(rng, list)
+            or len(rng) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
+            or not all(math.isfinite(v) for v in rng)
+            or rng[0] > rng[1]
+        ):
+            raise ManifestError(f"{where}.range: must be [low, high] finite with low <= high, got {rng!r}")
+        rng = (float(rng[0]), float(rng[1]))
+    return IOSpec(
+        name=name,
+        dtype=_dtype(_need(d, "dtype", str, where), f"{where}.dtype"),
+        shape=_shape(_need(d, "shape", list, where), f"{where}.shape"),
+        range=rng,
+    )
+
+
+def manifest_from_dict(d: Any, source: str = "manifest") -> Manifest:
+    """Validate and build a Manifest; raise ManifestError naming the first bad key."""
+    if not isinstance(d, dict):
+        raise ManifestError(f"{source}: must be a mapping at top level")
+    fmt = d.get("format")
+    if fmt != FORMAT:
+        raise ManifestError(f"{source}.format: expected {FORMAT!r}, got {fmt!r}")
+    chunk_size = _need(d, "chunk_size", int, source)
+    if chunk_size <= 0 or chunk_size % 64:
+        raise ManifestError(f"{source}.chunk_size: must be a positive multiple of 64, got {chunk_size}")
+    tensors = []
+    names = set()
+    for i, t in enumerate(_need(d, "tensors", list, source)):
+        where = f"{source}.tensors[{i}]"
+        name = _need(t, "name", str, where)
+        if name in names:
+            raise ManifestError(f"{where}.name: duplicate tensor {name!r}")
+        names.add(name)
+        dtype = _dtype(_need(t, "dtype", str, where), f"{where}.dtype")
+        shape = _shape(_need(t, "shape", list, where), f"{where}.shape")
+        nbytes = _need(t, "nbytes", int, where)
+        expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        if nbytes != expected:
+            raise ManifestError(f"{where}.nbytes: {nbytes} disagrees with shape and dtype ({expected})")
+        chunks = tuple(_crc(c, f"{where}.chunks[{j}]") for j, c in enumerate(_need(t, "chunks", list, where)))
+        n_chunks = max(1, -(-nbytes // chunk_size))
+        if len(chunks) != n_chunks:
+            raise ManifestError(f"{where}.chunks: expected {n_chunks} chunk CRCs, got {len(chunks)}")
+        tensors.append(
+            TensorRecord(
+                name=name,
+                dtype=dtype,
+                shape=shape,
+                nbytes=nbytes,
+                crc32c=_crc(_need(t, "crc32c", str, where), f"{where}.crc32c"),
+                chunks=chunks,
+                live=_need(t, "live", bool, where),
+            )
+        )
+    g = _need(d, "golden", dict, source)
+    golden = GoldenRecord(
+        file=_need(g, "file", str, f"{source}.golden"),
+        count=_need(g, "count", int, f"{source}.golden"),
+        file_sha256=_need(g, "file_sha256", str, f"{source}.golden"),
+        outputs_sha256=_need(g, "outputs_sha256", str, f"{source}.golden"),
+    )
+    sequence = _need(d, "sequence", int, source)
+    if sequence < 0:
+        raise ManifestError(f"{source}.sequence: must be >= 0, got {sequence}")
+    inputs = tuple(_io(s, f"{source}.inputs[{i}]") for i, s in enumerate(_need(d, "inputs", list, source)))
+    outputs = tuple(_io(s, f"{source}.outputs[{i}]") for i, s in enumerate(_need(d, "outputs", list, source)))
+    if not inputs or not outputs:
+        raise ManifestError(f"{source}: a model needs at least one input and one output")
+    world = d.get("world")
+    if world is not None and (not isinstance(world, str) or ":" not in world):
+        raise ManifestError(f"{source}.world: must be 'module:factory', got {world!r}")
+    notes = d.get("notes") or {}
+    if not isinstance(notes, dict):
+        raise ManifestError(f"{source}.notes: must be a mapping")
+    model_sha = _need(d, "model_sha256", str, source)
+    if len(model_sha) != 64 or any(c not in "0123456789abcdef" for c in model_sha):
+        raise ManifestError(f"{source}.model_sha256: must be 64 lowercase hex digits")
+    return Manifest(
+        name=_need(d, "name", str, source),
+        version=str(_need(d, "version", (str, int, float), source)),
+        sequence=sequence,
+        model_file=_need(d, "model_file", str, source),
+        model_sha256=model_sha,
+        session=_need(d, "session", dict, source),
+        inputs=inputs,
+        outputs=outputs,
+        chunk_size=chunk_size,
+        tensors=tuple(tensors),
+        golden=golden,
+        world=world,
+        notes=notes,
+    )
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate `manifest.yaml`; every failure is a one-line ManifestError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ManifestError(f"{path}: not valid YAML{at}") from None
+    return manifest_from_dict(data, source=path.name)
+
+
+def dump_manifest(manifest: Manifest, path: Path) -> None:
+    Path(path).write_text(yaml.safe_dump(manifest.to_dict(), sort_keys=False, width=100))

@@ -1,0 +1,185 @@
+"""The scrubber: bounded, resumable checking and repair of every replica's weight image.
+
+Responsibility: find upsets in the weights before they accumulate, and put the ground's bytes back.
+
+- Each `scrub_step(budget)` checks chunks round-robin (chunk k of every image, then chunk k+1) until
+  the byte budget is spent, and resumes where it stopped next time (cFS CS style). At least one
+  chunk position is checked per step so a small budget still makes progress.
+- References are the manifest's CRCs from the ground, never a first pass computed onboard.
+- A chunk that fails its CRC is repaired by bitwise majority of the replicas' copies, which is
+  re-checked against the reference; if the majority also fails (two replicas hit in one chunk) the
+  chunk is reloaded from the model in storage (itself checked by sha256 and CRC). If storage fails
+  too, the chunk is counted unrepairable and reported with the replicas it leaves corrupted.
+- Repair writes only between replica runs: the engine and scrubber share one control thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ._crc import crc32c
+from ._errors import ModelCorrupted
+from ._instruments import Instrument
+from ._weights import Chunk, WeightImage, majority_bytes
+
+
+@dataclass(frozen=True)
+class ChunkRepair:
+    replica: int
+    tensor: str
+    tensor_chunk: int
+    method: str  # "majority" | "reload" | "unrepairable"
+
+
+@dataclass(frozen=True)
+class ScrubReport:
+    bytes_checked: int
+    chunks_checked: int
+    repairs: tuple[ChunkRepair, ...]
+    full_pass_completed: bool
+
+
+@dataclass(frozen=True)
+class ScrubStatistics:
+    bytes_scrubbed: int
+    chunks_checked: int
+    chunks_repaired: int  # replica chunks fixed, by majority or by reload
+    chunks_reloaded: int  # of those, fixed from storage
+    chunks_unrepairable: int
+    full_passes: int
+    steps: int
+    last_full_pass_step: tuple[int, ...]  # per image: step at which it was last fully verified (-1: never)
+
+
+@dataclass
+class _Cursor:
+    position: int = 0
+    pass_start_step: int = 0
+
+
+class Scrubber:
+    def __init__(
+        self,
+        images: Sequence[WeightImage],
+        reload: Callable[[Chunk], np.ndarray] | None = None,
+        budget_bytes: int = 64 * 1024,
+        instruments: Sequence[Instrument] = (),
+    ):
+        if not images:
+            raise ValueError("scrubber needs at least one image")
+        if budget_bytes <= 0:
+            raise ValueError(f"scrub budget must be > 0 bytes, got {budget_bytes}")
+        layout = images[0].layout
+        if any(img.layout != layout for img in images):
+            raise ValueError("images of one scrubber must share a layout")
+        self.images = list(images)
+        self.chunks = layout.chunks
+        self.reload = reload
+        self.budget_bytes = budget_bytes
+        self.instruments = list(instruments)
+        self._cursor = _Cursor()
+        self._n = dict(bytes_scrubbed=0, chunks_checked=0, chunks_repaired=0, chunks_reloaded=0,
+                       chunks_unrepairable=0, full_passes=0, steps=0)
+        self._last_full = [-1] * len(images)
+        self.unrepairable: set[tuple[int, int]] = set()  # (replica, chunk index) left corrupted
+
+    def statistics(self) -> ScrubStatistics:
+        return ScrubStatistics(**self._n, last_full_pass_step=tuple(self._last_full))
+
+    @property
+    def pass_bytes(self) -> int:
+        """Bytes checked in one full pass over every image."""
+        return sum(c.length for c in self.chunks) * len(self.images)
+
+    def scrub_step(self, budget_bytes: int | None = None) -> ScrubReport:
+        budget = self.budget_bytes if budget_bytes is None else budget_bytes
+        self._n["steps"] += 1
+        spent = checked = 0
+        repairs: list[ChunkRepair] = []
+        completed = False
+        if not self.chunks:
+            completed = True
+        while self.chunks:
+            chunk = self.chunks[self._cursor.position]
+            cost = chunk.length * len(self.images)
+            if checked and spent + cost > budget:
+                break
+            repairs.extend(self.check_chunk(chunk))
+            spent += cost
+            checked += 1
+            self._cursor.position += 1
+            if self._cursor.position == len(self.chunks):
+                self._cursor.position = 0
+                self._n["full_passes"] += 1
+                self._last_full = [self._n["steps"]] * len(self.images)
+                completed = True
+                break
+        self._n["bytes_scrubbed"] += spent
+        self._n["chunks_checked"] += checked * len(self.images)
+        report = ScrubReport(spent, checked * len(self.images), tuple(repairs), completed)
+        for ins in self.instruments:
+            ins.after_scrub(self, report)
+        return report
+
+    def scrub_all(self) -> list[ChunkRepair]:
+        """A full verification and repair of every chunk of every image, now."""
+        repairs: list[ChunkRepair] = []
+        for chunk in self.chunks:
+            repairs.extend(self.check_chunk(chunk))
+        self._n["bytes_scrubbed"] += self.pass_bytes
+        self._n["chunks_checked"] += len(self.chunks) * len(self.images)
+        return repairs
+
+    def check_chunk(self, chunk: Chunk) -> list[ChunkRepair]:
+        """Check one chunk position in every image and repair what fails its reference CRC."""
+        views = [img.chunk_bytes(chunk) for img in self.images]
+        bad = [i for i, v in enumerate(views) if crc32c(v) != chunk.crc]
+        if not bad:
+            for i in range(len(self.images)):
+                self.unrepairable.discard((i, chunk.index))
+            return []
+        fixed = None
+        method = "majority"
+        if len(views) == 3:
+            candidate = majority_bytes(*views)
+            if crc32c(candidate) == chunk.crc:
+                fixed = candidate
+        if fixed is None and self.reload is not None:
+            method = "reload"
+            try:
+                fixed = self.reload(chunk)
+            except ModelCorrupted:
+                fixed = None
+            if fixed is not None and crc32c(fixed) != chunk.crc:
+                fixed = None
+        repairs = []
+        for i in bad:
+            if fixed is None:
+                self._n["chunks_unrepairable"] += 1
+                self.unrepairable.add((i, chunk.index))
+                repairs.append(ChunkRepair(i, chunk.tensor, chunk.tensor_chunk, "unrepairable"))
+                continue
+            views[i][...] = fixed
+            if crc32c(views[i]) != chunk.crc:  # re-check what we wrote
+                self._n["chunks_unrepairable"] += 1
+                self.unrepairable.add((i, chunk.index))
+                repairs.append(ChunkRepair(i, chunk.tensor, chunk.tensor_chunk, "unrepairable"))
+                continue
+            self.unrepairable.discard((i, chunk.index))
+            self._n["chunks_repaired"] += 1
+            if method == "reload":
+                self._n["chunks_reloaded"] += 1
+            repairs.append(ChunkRepair(i, chunk.tensor, chunk.tensor_chunk, method))
+        return repairs
+
+    def repair_replica(self, replica: int) -> list[ChunkRepair]:
+        """Check every chunk now (used when the voter names a suspect: scrub it at once)."""
+        repairs: list[ChunkRepair] = []
+        img = self.images[replica]
+        for chunk in self.chunks:
+            if crc32c(img.chunk_bytes(chunk)) != chunk.crc:
+                repairs.extend(self.check_chunk(chunk))
+        return repairs

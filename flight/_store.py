@@ -1,0 +1,203 @@
+"""The model store: a model folder on onboard storage, read and checked against its manifest.
+
+Responsibility: turn `model.onnx` + `manifest.yaml` + `golden.npz` into verified material for the
+replicas (the flight graph with live tensors as placeholders, the pristine tensor values, the golden
+vectors), and re-read single chunks from storage when the scrubber cannot repair by majority.
+
+Nothing read from storage is trusted before it matches the ground references: the file's sha256,
+then every tensor's and chunk's CRC-32C. Every refusal is a `ModelCorrupted` or `ManifestError`
+whose message names the file, or the tensor and chunk, that failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ._crc import crc32c
+from ._errors import ManifestError, ModelCorrupted
+from ._manifest import IOSpec, Manifest, load_manifest
+from ._weights import Chunk
+
+MANIFEST_FILE = "manifest.yaml"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def golden_outputs_digest(outputs: list[list[np.ndarray]]) -> str:
+    """sha256 over every expected output's bytes, vector by vector, output by output."""
+    h = hashlib.sha256()
+    for vector in outputs:
+        for arr in vector:
+            h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def golden_key(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+@dataclass
+class StoredModel:
+    """A verified model folder: what the replicas are built from."""
+
+    directory: Path
+    manifest: Manifest
+    flight_graph: bytes  # model.onnx with live tensors as zero placeholders (optimizer is off)
+    tensors: dict[str, np.ndarray]  # pristine live tensor values, checked against every chunk CRC
+    golden_inputs: list[list[np.ndarray]]  # per vector, per manifest input
+    golden_outputs: list[list[np.ndarray]]  # per vector, per manifest output
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / self.manifest.model_file
+
+    def reload_chunk(self, chunk: Chunk) -> np.ndarray:
+        """Re-read one chunk from storage, checked against the file sha256 and the chunk CRC."""
+        model = _read_model(self.model_path, self.manifest)
+        init = {t.name: t for t in model.graph.initializer}
+        if chunk.tensor not in init:
+            raise ModelCorrupted(f"{self.model_path}: tensor {chunk.tensor} missing on reload")
+        raw = np.ascontiguousarray(numpy_helper.to_array(init[chunk.tensor])).view(np.uint8).reshape(-1)
+        start = chunk.tensor_chunk * self.manifest.chunk_size
+        data = raw[start : start + chunk.length].copy()
+        if crc32c(data) != chunk.crc:
+            raise ModelCorrupted(f"tensor {chunk.tensor} chunk {chunk.tensor_chunk}: storage copy fails its CRC")
+        return data
+
+
+def _read_model(path: Path, manifest: Manifest) -> onnx.ModelProto:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelCorrupted(f"{path}: missing") from None
+    except OSError as exc:
+        raise ModelCorrupted(f"{path}: unreadable ({exc.strerror})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != manifest.model_sha256:
+        raise ModelCorrupted(
+            f"{path}: sha256 {digest[:16]}... disagrees with manifest {manifest.model_sha256[:16]}..."
+        )
+    try:
+        return onnx.load_model_from_string(data)
+    except Exception:  # protobuf raises its own DecodeError; any failure here is a bad file
+        raise ModelCorrupted(f"{path}: not a valid ONNX model") from None
+
+
+def check_tensor(rec, arr: np.ndarray, chunk_size: int) -> None:
+    """Compare one tensor with its manifest record; raise ModelCorrupted naming tensor and chunk."""
+    if str(arr.dtype) != rec.dtype or tuple(arr.shape) != rec.shape:
+        raise ModelCorrupted(
+            f"tensor {rec.name}: {arr.dtype}{list(arr.shape)} disagrees with manifest {rec.dtype}{list(rec.shape)}"
+        )
+    raw = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
+    for j, ref in enumerate(rec.chunks):
+        got = crc32c(raw[j * chunk_size : (j + 1) * chunk_size])
+        if got != ref:
+            raise ModelCorrupted(
+                f"tensor {rec.name} chunk {j}: CRC-32C 0x{got:08x} disagrees with manifest 0x{ref:08x}"
+            )
+    got = crc32c(raw)
+    if got != rec.crc32c:
+        raise ModelCorrupted(f"tensor {rec.name}: CRC-32C 0x{got:08x} disagrees with manifest 0x{rec.crc32c:08x}")
+
+
+def _check_io(kind: str, graph_io, specs: tuple[IOSpec, ...], initializer_names: set[str]) -> None:
+    actual = [v for v in graph_io if v.name not in initializer_names]
+    names = [v.name for v in actual]
+    if names != [s.name for s in specs]:
+        raise ModelCorrupted(f"model {kind}s {names} do not match manifest {[s.name for s in specs]}")
+    for v, spec in zip(actual, specs):
+        elem = v.type.tensor_type.elem_type
+        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(elem)) if elem else "?"
+        if dtype != spec.dtype:
+            raise ModelCorrupted(f"model {kind} {v.name}: dtype {dtype} does not match manifest {spec.dtype}")
+        dims = v.type.tensor_type.shape.dim
+        if len(dims) != len(spec.shape) or any(
+            d.HasField("dim_value") and d.dim_value != s for d, s in zip(dims, spec.shape)
+        ):
+            shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+            raise ModelCorrupted(f"model {kind} {v.name}: shape {shape} does not match manifest {list(spec.shape)}")
+
+
+def _load_golden(directory: Path, manifest: Manifest) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
+    path = directory / manifest.golden.file
+    if not path.is_file():
+        raise ModelCorrupted(f"{path}: missing golden vectors")
+    digest = sha256_file(path)
+    if digest != manifest.golden.file_sha256:
+        raise ModelCorrupted(f"{path}: sha256 {digest[:16]}... disagrees with manifest")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelCorrupted(f"{path}: unreadable golden vectors ({exc.__class__.__name__})") from None
+    n = manifest.golden.count
+
+    def take(kind: str, specs: tuple[IOSpec, ...]) -> list[list[np.ndarray]]:
+        arrays = []
+        for spec in specs:
+            key = golden_key(kind, spec.name)
+            arr = data.get(key)
+            if arr is None:
+                raise ModelCorrupted(f"{path}: no '{key}' array")
+            if arr.shape != (n, *spec.shape) or str(arr.dtype) != spec.dtype:
+                raise ModelCorrupted(f"{path}: '{key}' is {arr.dtype}{list(arr.shape)}, expected {spec.dtype}{[n, *spec.shape]}")
+            arrays.append(arr)
+        return [[a[i] for a in arrays] for i in range(n)]
+
+    inputs, outputs = take("input", manifest.inputs), take("output", manifest.outputs)
+    if golden_outputs_digest(outputs) != manifest.golden.outputs_sha256:
+        raise ModelCorrupted(f"{path}: expected outputs disagree with the manifest digest")
+    return inputs, outputs
+
+
+def open_model(directory: Path | str, golden: bool = True) -> StoredModel:
+    """Read a model folder and check every byte of it against the manifest (not the golden run).
+
+    `golden=False` is for the ground while it is still computing the golden vectors."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelCorrupted(f"{directory}: not a model folder")
+    manifest = load_manifest(directory / MANIFEST_FILE)
+    if Path(manifest.model_file).name != manifest.model_file:
+        raise ManifestError(f"{MANIFEST_FILE}.model_file: must be a plain file name, got {manifest.model_file!r}")
+    model = _read_model(directory / manifest.model_file, manifest)
+    init = {t.name: t for t in model.graph.initializer}
+    names = {t.name for t in manifest.tensors}
+    extra = sorted(set(init) - names)
+    if extra:
+        raise ModelCorrupted(f"initializer {extra[0]} is not in the manifest")
+    tensors: dict[str, np.ndarray] = {}
+    for rec in manifest.tensors:
+        if rec.name not in init:
+            raise ModelCorrupted(f"tensor {rec.name}: in the manifest but not in {manifest.model_file}")
+        arr = numpy_helper.to_array(init[rec.name])
+        check_tensor(rec, arr, manifest.chunk_size)
+        if rec.live:
+            tensors[rec.name] = arr
+            placeholder = numpy_helper.from_array(np.zeros(arr.shape, arr.dtype), rec.name)
+            init[rec.name].CopyFrom(placeholder)
+    _check_io("input", model.graph.input, manifest.inputs, set(init))
+    _check_io("output", model.graph.output, manifest.outputs, set())
+    golden_inputs, golden_outputs = _load_golden(directory, manifest) if golden else ([], [])
+    return StoredModel(
+        directory=directory,
+        manifest=manifest,
+        flight_graph=model.SerializeToString(),
+        tensors=tensors,
+        golden_inputs=golden_inputs,
+        golden_outputs=golden_outputs,
+    )

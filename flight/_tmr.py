@@ -1,0 +1,204 @@
+"""The TMR engine: run the replicas, vote, re-execute, and report what happened.
+
+Responsibility: turn one validated input frame into one trustworthy output, or a detected
+unrecoverable error, never a silent guess.
+
+- Redundancy: TMR (three replicas, element-wise 2-of-3), DUPLEX (two, detect only) or SIMPLEX
+  (one, detect only what is NaN or out of range), the last two for comparison.
+- On no majority (or an invalid output) the replicas run again, up to `max_reexecutions` times: a
+  transient upset in the computation clears. Then the result is DETECTED_UNRECOVERABLE.
+- Scheduling: SERIAL runs replicas one after another; POOLED runs one on a persistent worker
+  thread while the caller runs the others (ORT releases the GIL). AUTO picks POOLED when one
+  inference takes 0.5 ms or more (a thread hand-off costs ~60 us). Results do not depend on it.
+- Counters: `statistics()` returns a frozen record; every vote outcome and every suspect is counted.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ._errors import InputRejected
+from ._instruments import Instrument
+from ._manifest import IOSpec
+from ._replica import Replica
+from ._voter import VoteOutcome, VoteResult, vote
+
+POOLED_THRESHOLD_S = 0.5e-3
+
+
+class Redundancy(str, enum.Enum):
+    TMR = "tmr"
+    DUPLEX = "duplex"
+    SIMPLEX = "simplex"
+
+    @property
+    def replicas(self) -> int:
+        return {"tmr": 3, "duplex": 2, "simplex": 1}[self.value]
+
+
+class Scheduling(str, enum.Enum):
+    SERIAL = "serial"
+    POOLED = "pooled"
+    AUTO = "auto"
+
+
+class InferenceOutcome(enum.IntEnum):
+    UNANIMOUS = 0
+    CORRECTED = 1
+    DETECTED_UNRECOVERABLE = 2
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    outcome: InferenceOutcome
+    outputs: tuple[np.ndarray, ...] | None  # None when DETECTED_UNRECOVERABLE
+    suspects: frozenset[int]  # replicas outvoted in any attempt
+    attempts: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class EngineStatistics:
+    inferences: int
+    votes_unanimous: int
+    votes_corrected: int
+    votes_failed: int  # attempts with no majority or an invalid output
+    reexecutions: int
+    unrecoverable: int
+    replica_errors: int  # replica runs that raised
+    suspects: tuple[int, ...]  # per replica: times outvoted
+
+
+def validate_inputs(inputs: Sequence[np.ndarray], specs: Sequence[IOSpec]) -> list[np.ndarray]:
+    """Check a frame against the input specs; raise InputRejected naming the input and problem."""
+    if len(inputs) != len(specs):
+        raise InputRejected(f"expected {len(specs)} inputs, got {len(inputs)}")
+    frame = []
+    for spec, arr in zip(specs, inputs):
+        if not isinstance(arr, np.ndarray):
+            raise InputRejected(f"input {spec.name}: not an array")
+        if arr.shape != spec.shape:
+            raise InputRejected(f"input {spec.name}: shape {list(arr.shape)} != {list(spec.shape)}")
+        if str(arr.dtype) != spec.dtype:
+            raise InputRejected(f"input {spec.name}: dtype {arr.dtype} != {spec.dtype}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise InputRejected(f"input {spec.name}: contains NaN or infinity")
+        if spec.range is not None and arr.size and (arr.min() < spec.range[0] or arr.max() > spec.range[1]):
+            raise InputRejected(f"input {spec.name}: outside [{spec.range[0]:g}, {spec.range[1]:g}]")
+        frame.append(arr)
+    return frame
+
+
+def measure_inference_time(replica: Replica, inputs: list[np.ndarray], runs: int = 5) -> float:
+    """Median wall time of one run; used only to choose the schedule, never for outputs."""
+    replica.run(inputs)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        replica.run(inputs)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+class TMREngine:
+    def __init__(
+        self,
+        replicas: Sequence[Replica],
+        redundancy: Redundancy = Redundancy.TMR,
+        scheduling: Scheduling = Scheduling.AUTO,
+        max_reexecutions: int = 2,
+        instruments: Sequence[Instrument] = (),
+    ):
+        redundancy = Redundancy(redundancy)
+        if len(replicas) != redundancy.replicas:
+            raise ValueError(f"{redundancy.value} needs {redundancy.replicas} replicas, got {len(replicas)}")
+        if max_reexecutions < 0:
+            raise ValueError("max_reexecutions must be >= 0")
+        self.replicas = list(replicas)
+        self.redundancy = redundancy
+        self.max_reexecutions = max_reexecutions
+        self.instruments = list(instruments)
+        self.specs = replicas[0].model.manifest
+        scheduling = Scheduling(scheduling)
+        if scheduling is Scheduling.AUTO:
+            t = measure_inference_time(replicas[0], replicas[0].model.golden_inputs[0])
+            scheduling = Scheduling.POOLED if t >= POOLED_THRESHOLD_S and len(replicas) > 1 else Scheduling.SERIAL
+        self.scheduling = scheduling
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="replica") if scheduling is Scheduling.POOLED else None
+        self._n = dict(inferences=0, votes_unanimous=0, votes_corrected=0, votes_failed=0, reexecutions=0,
+                       unrecoverable=0, replica_errors=0)
+        self._suspects = [0] * len(replicas)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> "TMREngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def statistics(self) -> EngineStatistics:
+        return EngineStatistics(**self._n, suspects=tuple(self._suspects))
+
+    def _run_one(self, replica: Replica, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
+        replica.load(inputs)
+        for ins in self.instruments:
+            ins.before_replica(self, replica, replica.inputs)
+        try:
+            outputs = replica.compute()
+        except Exception:  # a replica that crashes is outvoted, never fatal to the engine
+            self._n["replica_errors"] += 1
+            return None
+        for ins in self.instruments:
+            ins.after_replica(self, replica, outputs)
+        return outputs
+
+    def _run_all(self, inputs: list[np.ndarray]) -> list[list[np.ndarray] | None]:
+        if self._pool is None:
+            return [self._run_one(r, inputs) for r in self.replicas]
+        future = self._pool.submit(self._run_one, self.replicas[1], inputs)
+        results: list = [self._run_one(self.replicas[0], inputs), None]
+        results.extend(self._run_one(r, inputs) for r in self.replicas[2:])
+        results[1] = future.result()
+        return results
+
+    def infer(self, inputs: Sequence[np.ndarray]) -> InferenceResult:
+        """Validate, run the replicas, vote; re-execute on failure; never emit an unvoted value."""
+        frame = validate_inputs(inputs, self.specs.inputs)
+        self._n["inferences"] += 1
+        suspects: set[int] = set()
+        result: VoteResult | None = None
+        for attempt in range(1, self.max_reexecutions + 2):
+            if attempt > 1:
+                self._n["reexecutions"] += 1
+            result = vote(self._run_all(frame), self.specs.outputs)
+            for ins in self.instruments:
+                ins.after_vote(self, result)
+            for s in result.suspects:
+                self._suspects[s] += 1
+            suspects |= result.suspects
+            if result.outcome is VoteOutcome.UNANIMOUS:
+                self._n["votes_unanimous"] += 1
+            elif result.outcome is VoteOutcome.CORRECTED:
+                self._n["votes_corrected"] += 1
+            else:
+                self._n["votes_failed"] += 1
+                continue
+            # A re-execution that cleared a transient also counts as corrected.
+            corrected = result.outcome is VoteOutcome.CORRECTED or attempt > 1
+            outcome = InferenceOutcome.CORRECTED if corrected else InferenceOutcome.UNANIMOUS
+            return InferenceResult(outcome, result.outputs, frozenset(suspects), attempt)
+        self._n["unrecoverable"] += 1
+        return InferenceResult(
+            InferenceOutcome.DETECTED_UNRECOVERABLE, None, frozenset(suspects), self.max_reexecutions + 1,
+            result.reason if result else "",
+        )

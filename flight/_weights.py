@@ -1,0 +1,161 @@
+"""WeightImage: the replica-owned memory that onnxruntime computes from.
+
+Responsibility: hold one replica's copy of every live (float) initializer in one contiguous,
+64-byte-aligned buffer; hand out numpy views of it to the session (`add_initializer` wraps them,
+so a flip here is a flip in what the model computes); check any chunk, tensor or the whole image
+against the ground's CRC-32C references from the manifest.
+
+Layout: tensors in manifest order, each starting on a 64-byte boundary; each tensor is cut into
+`chunk_size` chunks that never span tensors. The chunk is the unit of scrubbing and repair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._crc import crc32c
+from ._errors import ModelCorrupted
+from ._manifest import Manifest
+
+ALIGN = 64
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One scrub unit: a slice of one tensor, with its reference CRC from the ground."""
+
+    index: int  # position in the image's chunk list
+    tensor: str
+    tensor_chunk: int  # position within its tensor (what the manifest and error messages name)
+    offset: int  # byte offset in the image
+    length: int
+    crc: int
+
+
+@dataclass(frozen=True)
+class TensorSlot:
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """Where each live tensor and chunk sits in an image; identical for all replicas of a model."""
+
+    tensors: tuple[TensorSlot, ...]
+    chunks: tuple[Chunk, ...]
+    size: int
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest) -> "ImageLayout":
+        offset = 0
+        slots: list[TensorSlot] = []
+        chunks: list[Chunk] = []
+        for rec in manifest.live_tensors:
+            offset = -(-offset // ALIGN) * ALIGN
+            slots.append(TensorSlot(rec.name, np.dtype(rec.dtype), rec.shape, offset, rec.nbytes))
+            for j, ref in enumerate(rec.chunks):
+                start = j * manifest.chunk_size
+                length = min(manifest.chunk_size, rec.nbytes - start)
+                chunks.append(Chunk(len(chunks), rec.name, j, offset + start, max(length, 0), ref))
+            offset += rec.nbytes
+        return cls(tuple(slots), tuple(chunks), -(-offset // ALIGN) * ALIGN)
+
+    def slot(self, name: str) -> TensorSlot:
+        for s in self.tensors:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+class WeightImage:
+    """One replica's live weights. Mutating `buffer` mutates what the replica computes."""
+
+    def __init__(self, layout: ImageLayout, tensors: dict[str, np.ndarray]):
+        self.layout = layout
+        raw = np.zeros(layout.size + ALIGN, dtype=np.uint8)
+        start = (-raw.ctypes.data) % ALIGN
+        self.buffer: np.ndarray = raw[start : start + layout.size]
+        self.arrays: dict[str, np.ndarray] = {}
+        for slot in layout.tensors:
+            view = self.buffer[slot.offset : slot.offset + slot.nbytes].view(slot.dtype).reshape(slot.shape)
+            src = tensors[slot.name]
+            if src.dtype != slot.dtype or src.shape != slot.shape:
+                raise ModelCorrupted(
+                    f"tensor {slot.name}: {src.dtype}{list(src.shape)} disagrees with manifest "
+                    f"{slot.dtype}{list(slot.shape)}"
+                )
+            view[...] = src
+            self.arrays[slot.name] = view
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self.layout.tensors)
+
+    def chunk_bytes(self, chunk: Chunk) -> np.ndarray:
+        """A writable uint8 view of one chunk."""
+        return self.buffer[chunk.offset : chunk.offset + chunk.length]
+
+    def chunk_ok(self, chunk: Chunk) -> bool:
+        return crc32c(self.chunk_bytes(chunk)) == chunk.crc
+
+    def bad_chunks(self) -> list[Chunk]:
+        """Every chunk whose CRC disagrees with the ground reference (a full verification)."""
+        return [c for c in self.layout.chunks if not self.chunk_ok(c)]
+
+    def flip_bit(self, tensor: str, element: int, bit: int) -> None:
+        """XOR one bit of one element: the single-event upset, as fault injection and tests use it."""
+        slot = self.layout.slot(tensor)
+        itemsize = slot.dtype.itemsize
+        if not 0 <= bit < 8 * itemsize:
+            raise ValueError(f"bit {bit} out of range for {slot.dtype}")
+        n = slot.nbytes // itemsize
+        if not 0 <= element < n:
+            raise ValueError(f"element {element} out of range for {tensor} ({n} elements)")
+        # Little-endian: bit b of an element lives in byte b // 8 of that element.
+        self.buffer[slot.offset + element * itemsize + bit // 8] ^= np.uint8(1 << (bit % 8))
+
+    def chunk_of(self, tensor: str, element: int) -> Chunk:
+        slot = self.layout.slot(tensor)
+        offset = slot.offset + element * slot.dtype.itemsize
+        for c in self.layout.chunks:
+            if c.tensor == tensor and c.offset <= offset < c.offset + c.length:
+                return c
+        raise KeyError((tensor, element))
+
+
+def majority_bytes(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Bitwise 2-of-3 majority of three equal-length byte arrays (a new array)."""
+    return (a & (b | c)) | (b & c)
+
+
+def majority_repair(images: list[np.ndarray], block: int = 64 * 1024) -> int:
+    """Repair three equal-length byte buffers in place by bitwise majority; return blocks fixed.
+
+    Blocks where all three agree are skipped (the common case), which is what makes a whole-image
+    repair cheaper than three memcpys.
+    """
+    a, b, c = images
+    if not (a.nbytes == b.nbytes == c.nbytes):
+        raise ValueError("images differ in size")
+    fixed = 0
+    for start in range(0, a.nbytes, block):
+        end = min(start + block, a.nbytes)
+        xa, xb, xc = a[start:end], b[start:end], c[start:end]
+        if (end - start) % 8 == 0:
+            va, vb, vc = xa.view(np.uint64), xb.view(np.uint64), xc.view(np.uint64)
+        else:
+            va, vb, vc = xa, xb, xc
+        if np.array_equal(va, vb) and np.array_equal(va, vc):
+            continue
+        m = majority_bytes(va, vb, vc)
+        va[...] = m
+        vb[...] = m
+        vc[...] = m
+        fixed += 1
+    return fixed

@@ -1,0 +1,9 @@
+"""The world the spacecraft flies in: adapters to Gymnasium environments.
+
+Dependency rule: ``sim`` imports only gymnasium and numpy, never ``flight`` or ``ground``; the world
+reaches the executive only through observations in and actions out.
+"""
+
+from sim.lunar_lander import EpisodeOutcome, LunarLanderWorld, continuous, discrete
+
+__all__ = ["EpisodeOutcome", "LunarLanderWorld", "continuous", "discrete"]
