@@ -288,6 +288,7 @@ def package_model(
         check_golden(Replica(0, open_model(folder)))
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a model folder is ordinary data
         for f in ("model.onnx", "golden.npz", "manifest.yaml"):
             shutil.copyfile(folder / f, staging / f)
         if out_dir.exists():

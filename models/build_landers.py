@@ -26,8 +26,9 @@ import os
 
 # One BLAS thread: multi-threaded reductions may split sums differently from run to run, and
 # these matrices are too small to gain from threads anyway. Must precede the numpy import.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+if __name__ == "__main__":  # only when run as a script: an importer keeps its own BLAS threading
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402

@@ -1,0 +1,110 @@
+"""TMR cost per decision against one plain onnxruntime run.
+
+Targets (ratios to one plain run: default SessionOptions, weights embedded, session.run):
+- lander MLP: serial TMR `engine.infer([x])` <= 3.2x;
+- every bench model whose plain run takes >= 1 ms (cnn 1e6, mlp 1e7, cnn 1e7 as they come out on
+  this machine): pooled TMR <= 2.2x on 2 cores.
+For information: plain with one intra-op thread, one replica's live-weight session alone
+(`Replica.run`, IOBinding), simplex, duplex, serial and pooled TMR, and what AUTO scheduling picks.
+
+All engines of one model share the booted replicas (the TMR stack from `flight.boot`); the
+simplex/duplex/pooled engines are `TMREngine`s over the first 1/2/3 of them. Engines include input
+validation and the vote: this is the whole per-decision cost.
+
+    python bench/bench_tmr.py [--quick]
+"""
+
+from __future__ import annotations
+
+from _common import fmt_time, header, interleaved, parse_args, plain_runner, plain_session, target
+from _models import bench_model, lander_models
+
+import flight
+from flight import Redundancy, Scheduling, TMREngine
+
+POOLED_MIN_PLAIN_S = 1e-3
+VARIANTS = ("plain", "plain-1thr", "live-1replica", "simplex", "duplex", "tmr-serial", "tmr-pooled")
+
+
+def measure(model, rounds: int, round_s: float) -> dict:
+    stack = flight.boot(model.folder, redundancy="tmr", scheduling="serial")
+    reps = stack.replicas
+    x = stack.model.golden_inputs[0][0]
+    engines = {
+        "simplex": TMREngine(reps[:1], Redundancy.SIMPLEX, Scheduling.SERIAL),
+        "duplex": TMREngine(reps[:2], Redundancy.DUPLEX, Scheduling.SERIAL),
+        "tmr-serial": stack.engine,
+        "tmr-pooled": TMREngine(reps, Redundancy.TMR, Scheduling.POOLED),
+    }
+    auto = TMREngine(reps, Redundancy.TMR, Scheduling.AUTO)
+    auto_choice = auto.scheduling.value
+    auto.close()
+    plain = plain_session(model.plain_bytes)
+    plain1 = plain_session(model.plain_bytes, threads=1)
+    # Sanity: the engines decide, and agree with plain closely (not bit-exactly: different configuration).
+    import numpy as np
+
+    ref = plain.run(None, {plain.get_inputs()[0].name: x})[0]
+    for name, eng in engines.items():
+        res = eng.infer([x])
+        assert res.outputs is not None, f"{model.name} {name}: {res.outcome.name} {res.reason}"
+        diff = float(np.max(np.abs(res.outputs[0] - ref)))
+        assert diff < 1e-3 * max(1.0, float(np.max(np.abs(ref)))), f"{model.name} {name}: differs from plain by {diff}"
+    fns = {
+        "plain": plain_runner(plain, x),
+        "plain-1thr": plain_runner(plain1, x),
+        "live-1replica": lambda: reps[0].run([x]),
+        **{name: (lambda eng=eng: eng.infer([x])) for name, eng in engines.items()},
+    }
+    t = interleaved(fns, rounds, round_s)
+    for eng in engines.values():
+        eng.close()
+    stack.close()
+    return dict(t=t, auto=auto_choice)
+
+
+def main() -> int:
+    args = parse_args(__doc__.splitlines()[0])
+    header("bench_tmr: TMR cost per decision vs one plain onnxruntime run", args.quick)
+    rounds, round_s = (5, 0.04) if args.quick else (15, 0.12)
+    landers = lander_models()
+    sizes = [1e5, 1e6] if args.quick else [1e5, 1e6, 1e7]
+    bench = [bench_model(k, s) for s in sizes for k in ("mlp", "cnn")]
+    for m in landers:
+        if m.origin == "stand-in":
+            print(f"   NOTE: {m.name} is a stand-in (8->64->64->4 MLP, random weights): "
+                  "models/lander-discrete and models/lander-continuous are not committed yet")
+    print(f"   ratios = median over {rounds} interleaved rounds of same-round time / plain time "
+          "(best-of ratio in brackets for TMR)")
+    print(f"{'model':<20}{'params':>10}{'plain':>12} |{'1thr':>6}{'live1':>7}{'simplex':>8}{'duplex':>8}"
+          f"{'TMR ser':>16}{'TMR pool':>16}  auto")
+    results = {}
+    for m in landers + bench:
+        r = measure(m, rounds, round_s)
+        t = r["t"]
+        results[m.name] = (m, r)
+        ratio = {v: t.ratio(v, "plain") for v in VARIANTS}
+        best = {v: t.ratio_best(v, "plain") for v in VARIANTS}
+        print(f"{m.name:<20}{m.parameters:>10,}{fmt_time(t.median('plain')):>12} |"
+              f"{ratio['plain-1thr']:>6.2f}{ratio['live-1replica']:>7.2f}{ratio['simplex']:>8.2f}{ratio['duplex']:>8.2f}"
+              f"{ratio['tmr-serial']:>8.2f} [{best['tmr-serial']:>4.2f}]{ratio['tmr-pooled']:>8.2f} [{best['tmr-pooled']:>4.2f}]"
+              f"  {r['auto']}", flush=True)
+    print()
+    for m in landers:
+        t = results[m.name][1]["t"]
+        target(f"tmr-serial/{m.name}", t.ratio("tmr-serial", "plain"), 3.2,
+               note=f"best-of {t.ratio_best('tmr-serial', 'plain'):.2f}x")
+    for m in bench:
+        t = results[m.name][1]["t"]
+        plain_s = t.median("plain")
+        if plain_s < POOLED_MIN_PLAIN_S:
+            print(f"   (no pooled target for {m.name}: plain run {fmt_time(plain_s).strip()} < 1 ms)")
+            continue
+        target(f"tmr-pooled/{m.name}", t.ratio("tmr-pooled", "plain"), 2.2,
+               note=(f"best-of {t.ratio_best('tmr-pooled', 'plain'):.2f}x; vs 1-thread plain "
+                     f"{t.ratio('tmr-pooled', 'plain-1thr'):.2f}x"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

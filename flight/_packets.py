@@ -1,0 +1,293 @@
+"""Packet formats: CCSDS Space Packets with PUS-C telecommands and telemetry (spacepackets).
+
+One definition of every format, shared by the flight and by `ground` (which imports it).
+
+Telecommands (APID 0x0C8, CRC-16/CCITT-FALSE error control):
+  NOOP                 PUS 17,1   no data              connection test; always accepted
+  RESET_COUNTERS       128,1      no data              zero the command, vote and scrub counters
+  SET_MODE             128,2      u8 mode 0..2         NOMINAL, DEGRADED or SAFE
+  SCRUB_NOW            128,3      no data              verify and repair every image in the next scrub slot
+  SET_SCRUB_BUDGET     128,4      u32 bytes 64..2^30   bytes per scrub task
+  ACTIVATE_SLOT        128,5      u8 slot 0..1         verify, self-test and switch to slot A or B
+  ROLLBACK             128,6      no data              switch back to the other slot
+
+Every telecommand is decoded, then verified (length, range), then handled; `decode_command` never
+raises: a bad packet becomes a `Rejection` with a named reason.
+
+Telemetry (same APID; the 8-byte PUS time field carries the cycle counter, never the wall clock):
+  1,1 / 1,2            acceptance success / failure (request id, reason code, text)
+  1,7 / 1,8            completion success / failure
+  3,25                 housekeeping, once per major frame (`Housekeeping`, deterministic)
+  3,26                 timing report (wall-clock jitter and overruns; outside the telemetry digest)
+  5,1..4               events by severity
+  128,128              voted inference result of a cycle
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, fields
+
+from spacepackets.ecss.tc import PusTc
+from spacepackets.ecss.tm import PusTm
+
+from ._crc import crc16_ccitt_false
+
+APID = 0x0C8
+TIMESTAMP_LEN = 8
+MAX_TC_LENGTH = 1024
+
+
+class CommandCode(enum.IntEnum):
+    NOOP = 0
+    RESET_COUNTERS = 1
+    SET_MODE = 2
+    SCRUB_NOW = 3
+    SET_SCRUB_BUDGET = 4
+    ACTIVATE_SLOT = 5
+    ROLLBACK = 6
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    service: int
+    subtype: int
+    args: str  # struct format of the application data, big-endian
+    limits: tuple[tuple[int, int], ...]  # inclusive range of each argument
+
+
+COMMANDS: dict[CommandCode, CommandSpec] = {
+    CommandCode.NOOP: CommandSpec(17, 1, "", ()),
+    CommandCode.RESET_COUNTERS: CommandSpec(128, 1, "", ()),
+    CommandCode.SET_MODE: CommandSpec(128, 2, ">B", ((0, 2),)),
+    CommandCode.SCRUB_NOW: CommandSpec(128, 3, "", ()),
+    CommandCode.SET_SCRUB_BUDGET: CommandSpec(128, 4, ">I", ((64, 1 << 30),)),
+    CommandCode.ACTIVATE_SLOT: CommandSpec(128, 5, ">B", ((0, 1),)),
+    CommandCode.ROLLBACK: CommandSpec(128, 6, "", ()),
+}
+_BY_SERVICE = {(s.service, s.subtype): code for code, s in COMMANDS.items()}
+
+
+class RejectReason(enum.IntEnum):
+    TRUNCATED = 1  # shorter than its headers or its own length field
+    WRONG_LENGTH = 2  # longer than its length field, or application data of the wrong size
+    BAD_CRC = 3  # CRC-16/CCITT-FALSE does not match
+    NOT_A_TELECOMMAND = 4  # packet type is telemetry, or the CCSDS version is not 0
+    UNKNOWN_APID = 5
+    UNKNOWN_SERVICE = 6  # no command has this service and subtype
+    BAD_ARGUMENT = 7  # an argument outside its limits
+    MALFORMED = 8  # headers that spacepackets cannot parse (e.g. not PUS-C)
+    REFUSED = 9  # a valid command that could not be executed (e.g. the slot failed verification)
+
+
+@dataclass(frozen=True)
+class Command:
+    code: CommandCode
+    args: tuple[int, ...]
+    request_id: bytes  # packet id and sequence control: what the verification report echoes
+    seq_count: int
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: RejectReason
+    detail: str
+    request_id: bytes
+
+
+def encode_command(code: CommandCode, args: tuple[int, ...] = (), seq_count: int = 0, apid: int = APID) -> bytes:
+    spec = COMMANDS[CommandCode(code)]
+    data = struct.pack(spec.args, *args) if spec.args else b""
+    return bytes(PusTc(service=spec.service, message_subtype=spec.subtype, apid=apid, seq_count=seq_count & 0x3FFF,
+                       app_data=data).pack())
+
+
+def decode_command(raw: bytes) -> Command | Rejection:
+    """Decode and verify one telecommand; never raises."""
+    raw = bytes(raw)
+    rid = raw[:4].ljust(4, b"\x00")
+    if len(raw) < 6:
+        return Rejection(RejectReason.TRUNCATED, f"{len(raw)} bytes, shorter than a packet header", rid)
+    if len(raw) > MAX_TC_LENGTH:
+        return Rejection(RejectReason.WRONG_LENGTH, f"{len(raw)} bytes, longer than {MAX_TC_LENGTH}", rid)
+    version, is_tc = raw[0] >> 5, (raw[0] >> 4) & 1
+    apid = ((raw[0] & 0x07) << 8) | raw[1]
+    data_len = ((raw[4] << 8) | raw[5]) + 1
+    if version != 0 or not is_tc:
+        return Rejection(RejectReason.NOT_A_TELECOMMAND, f"version {version}, type {'TC' if is_tc else 'TM'}", rid)
+    if len(raw) < 6 + data_len:
+        return Rejection(RejectReason.TRUNCATED, f"{len(raw)} bytes, length field says {6 + data_len}", rid)
+    if len(raw) > 6 + data_len:
+        return Rejection(RejectReason.WRONG_LENGTH, f"{len(raw)} bytes, length field says {6 + data_len}", rid)
+    if data_len < 5 + 2:
+        return Rejection(RejectReason.TRUNCATED, "no room for the PUS header and CRC", rid)
+    crc = crc16_ccitt_false(raw[:-2])
+    if crc != int.from_bytes(raw[-2:], "big"):
+        return Rejection(RejectReason.BAD_CRC, f"CRC 0x{int.from_bytes(raw[-2:], 'big'):04x}, computed 0x{crc:04x}", rid)
+    if apid != APID:
+        return Rejection(RejectReason.UNKNOWN_APID, f"APID 0x{apid:03x}", rid)
+    try:
+        tc = PusTc.unpack(raw)
+    except Exception as exc:  # spacepackets raises several types for headers it cannot parse
+        return Rejection(RejectReason.MALFORMED, f"unparseable PUS header ({exc.__class__.__name__})", rid)
+    code = _BY_SERVICE.get((tc.service, tc.message_subtype))
+    if code is None:
+        return Rejection(RejectReason.UNKNOWN_SERVICE, f"service {tc.service},{tc.message_subtype}", rid)
+    spec = COMMANDS[code]
+    size = struct.calcsize(spec.args) if spec.args else 0
+    if len(tc.app_data) != size:
+        return Rejection(RejectReason.WRONG_LENGTH, f"{code.name} takes {size} data bytes, got {len(tc.app_data)}", rid)
+    args = struct.unpack(spec.args, tc.app_data) if spec.args else ()
+    for value, (low, high) in zip(args, spec.limits):
+        if not low <= value <= high:
+            return Rejection(RejectReason.BAD_ARGUMENT, f"{code.name} argument {value} outside [{low}, {high}]", rid)
+    return Command(code, tuple(args), rid, tc.seq_count)
+
+
+# --- telemetry ---------------------------------------------------------------------------------
+
+
+class TmType(enum.Enum):
+    ACCEPTED = (1, 1)
+    REJECTED = (1, 2)
+    COMPLETED = (1, 7)
+    FAILED = (1, 8)
+    HOUSEKEEPING = (3, 25)
+    TIMING = (3, 26)
+    EVENT_INFO = (5, 1)
+    EVENT_LOW = (5, 2)
+    EVENT_MEDIUM = (5, 3)
+    EVENT_HIGH = (5, 4)
+    RESULT = (128, 128)
+
+
+_TM_BY_PAIR = {t.value: t for t in TmType}
+
+
+class PacketError(ValueError):
+    """A telemetry packet the ground cannot decode."""
+
+
+@dataclass(frozen=True)
+class TmPacket:
+    type: TmType
+    cycle: int
+    data: bytes
+
+
+def encode_tm(kind: TmType, cycle: int, data: bytes, seq_count: int) -> bytes:
+    service, subtype = kind.value
+    return bytes(PusTm(service=service, message_subtype=subtype, timestamp=cycle.to_bytes(TIMESTAMP_LEN, "big"),
+                       source_data=data, apid=APID, seq_count=seq_count & 0x3FFF).pack())
+
+
+def decode_tm(raw: bytes) -> TmPacket:
+    try:
+        tm = PusTm.unpack(bytes(raw), timestamp_len=TIMESTAMP_LEN)
+    except Exception as exc:
+        raise PacketError(f"undecodable telemetry packet ({exc.__class__.__name__})") from None
+    kind = _TM_BY_PAIR.get((tm.service, tm.message_subtype))
+    if kind is None:
+        raise PacketError(f"unknown telemetry service {tm.service},{tm.message_subtype}")
+    return TmPacket(kind, int.from_bytes(tm.timestamp, "big"), bytes(tm.source_data))
+
+
+def encode_verification(request_id: bytes, reason: int = 0, text: str = "") -> bytes:
+    return request_id[:4].ljust(4, b"\x00") + struct.pack(">H", reason) + text.encode("ascii", "replace")[:200]
+
+
+def decode_verification(data: bytes) -> tuple[bytes, int, str]:
+    if len(data) < 6:
+        raise PacketError("verification report too short")
+    return data[:4], struct.unpack(">H", data[4:6])[0], data[6:].decode("ascii", "replace")
+
+
+def encode_event(event_id: int, text: str) -> bytes:
+    return struct.pack(">H", event_id) + text.encode("ascii", "replace")[:200]
+
+
+def decode_event(data: bytes) -> tuple[int, str]:
+    if len(data) < 2:
+        raise PacketError("event too short")
+    return struct.unpack(">H", data[:2])[0], data[2:].decode("ascii", "replace")
+
+
+@dataclass(frozen=True)
+class Housekeeping:
+    """The executive's flat housekeeping record, one per major frame (cFS HS style).
+
+    Every field is an unsigned integer; the order here is the order on the wire."""
+
+    cycle: int
+    mode: int  # 0 NOMINAL, 1 DEGRADED, 2 SAFE
+    active_slot: int  # 0 A, 1 B, 255 none
+    replicas_in_vote: int  # bit mask of replicas not quarantined
+    cmd_accepted: int
+    cmd_rejected: int
+    inferences: int
+    votes_unanimous: int
+    votes_corrected: int
+    votes_failed: int
+    reexecutions: int
+    unrecoverable: int
+    suspects_0: int
+    suspects_1: int
+    suspects_2: int
+    watchdog_timeouts: int
+    inputs_rejected: int
+    fallback_cycles: int
+    safe_mode_cycles: int
+    mode_transitions: int
+    replica_rebuilds: int
+    model_reloads: int
+    rollbacks: int
+    bytes_scrubbed: int
+    chunks_repaired: int
+    chunks_reloaded: int
+    chunks_unrepairable: int
+    scrub_full_passes: int
+    scrub_period_cycles: int  # minor frames one full pass takes at the current budget
+    cycles_since_verified_0: int  # per image: minor frames since it was last fully verified
+    cycles_since_verified_1: int
+    cycles_since_verified_2: int
+    events: int
+
+    def pack(self) -> bytes:
+        return struct.pack(self.FORMAT, *(min(getattr(self, f.name), _max(i)) for i, f in enumerate(fields(self))))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "Housekeeping":
+        if len(data) != struct.calcsize(cls.FORMAT):
+            raise PacketError(f"housekeeping is {len(data)} bytes, expected {struct.calcsize(cls.FORMAT)}")
+        return cls(*struct.unpack(cls.FORMAT, data))
+
+
+Housekeeping.FORMAT = ">QBBB" + "I" * (len(fields(Housekeeping)) - 4)
+
+
+def _max(index: int) -> int:
+    code = Housekeeping.FORMAT[1:][index]
+    return {"Q": (1 << 64) - 1, "B": 255, "I": (1 << 32) - 1}[code]
+
+
+@dataclass(frozen=True)
+class TimingReport:
+    """Wall-clock statistics per task over the last major frames: outside the telemetry digest."""
+
+    overruns: int
+    skipped_slots: int
+    # per task in config TASKS order: p50, p99, max in microseconds
+    task_us: tuple[tuple[int, int, int], ...]
+
+    def pack(self) -> bytes:
+        flat = [v for triple in self.task_us for v in triple]
+        return struct.pack(f">II{len(flat)}I", self.overruns, self.skipped_slots, *[min(v, (1 << 32) - 1) for v in flat])
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "TimingReport":
+        if len(data) < 8 or (len(data) - 8) % 12:
+            raise PacketError("timing report of the wrong size")
+        values = struct.unpack(f">{len(data) // 4}I", data)
+        triples = tuple(tuple(values[i : i + 3]) for i in range(2, len(values), 3))
+        return cls(values[0], values[1], triples)
