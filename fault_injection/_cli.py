@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from flight import Redundancy, SeuguardError, boot, fly, load_world
+from flight import Redundancy, SeuguardError, SlotStore, fly, load_config, load_manifest, load_world, make_executive
 
 from ._faults import BitFlip, FlipAtCycle
 
@@ -15,26 +15,23 @@ from ._faults import BitFlip, FlipAtCycle
 def cmd_flip(args: argparse.Namespace) -> int:
     """One upset, persisting until scrubbed: the same episodes flown clean and with the flip."""
     results = {}
+    fault = BitFlip(args.replica, args.tensor, args.element, args.bit)
     try:
-        for label, faults in (("clean", {}), ("upset", {args.cycle: [BitFlip(args.replica, args.tensor, args.element, args.bit)]})):
-            stack = boot(args.model, redundancy=args.redundancy, scrub_budget_bytes=args.scrub_budget)
+        config = load_config(args.config)
+        store = SlotStore.single(args.model)
+        for label, faults in (("clean", {}), ("upset", {args.cycle: [fault]})):
+            world = load_world(args.world or load_manifest(args.model / "manifest.yaml").world or "")
+            instrument = FlipAtCycle(faults)
+            executive = make_executive(store, config, world, [instrument], redundancy=args.redundancy)
             try:
-                if args.replica >= len(stack.replicas):
-                    raise SeuguardError(f"--replica {args.replica}: {args.redundancy} has {len(stack.replicas)} replicas")
-                if args.tensor not in stack.replicas[0].image.arrays:
-                    raise SeuguardError(f"--tensor {args.tensor}: not a live tensor of {stack.boot.model}")
-                if not 0 <= args.element < stack.replicas[0].image.arrays[args.tensor].size:
-                    raise SeuguardError(f"--element {args.element}: out of range for {args.tensor}")
-                if not 0 <= args.bit < 8 * stack.replicas[0].image.arrays[args.tensor].itemsize:
-                    raise SeuguardError(f"--bit {args.bit}: out of range for {args.tensor}")
-                world = load_world(args.world or stack.model.manifest.world or "")
-                instrument = FlipAtCycle(faults)
-                summary = fly(stack, world, args.episodes, args.seed, instruments=[instrument])
-                world.close()
+                _check_fault(executive, fault)
+                summary = fly(executive, world, args.episodes, args.seed)
             finally:
-                stack.close()
+                executive.close()
+                world.close()
             results[label] = summary.to_dict()
-            results[label].pop("per_episode")
+            for key in ("per_episode", "events"):
+                results[label].pop(key)
     except SeuguardError as exc:
         print(f"fault-inject: error: {exc}", file=sys.stderr)
         return 1
@@ -45,6 +42,21 @@ def cmd_flip(args: argparse.Namespace) -> int:
             print(f"{label:6s} landed {r['landed']}/{r['episodes']} crashed {r['crashed']} timed out {r['timed_out']} "
                   f"corrected votes {r['votes_corrected']} chunks repaired {r['chunks_repaired']}")
     return 0
+
+
+def _check_fault(executive, fault: BitFlip) -> None:
+    replicas = executive.replicas
+    if not replicas:
+        raise SeuguardError("the model did not boot")
+    if not 0 <= fault.replica < len(replicas):
+        raise SeuguardError(f"--replica {fault.replica}: there are {len(replicas)} replicas")
+    arrays = replicas[0].image.arrays
+    if fault.tensor not in arrays:
+        raise SeuguardError(f"--tensor {fault.tensor}: not a live tensor (one of {', '.join(arrays)})")
+    if not 0 <= fault.element < arrays[fault.tensor].size:
+        raise SeuguardError(f"--element {fault.element}: out of range for {fault.tensor}")
+    if not 0 <= fault.bit < 8 * arrays[fault.tensor].itemsize:
+        raise SeuguardError(f"--bit {fault.bit}: out of range for {fault.tensor}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--redundancy", choices=[r.value for r in Redundancy], default="tmr")
-    p.add_argument("--scrub-budget", type=int, default=64 * 1024)
+    p.add_argument("--config", type=Path, help="flight configuration YAML (default: the packaged one)")
     p.add_argument("--world", help="world adapter as module:factory (default: the manifest's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_flip)

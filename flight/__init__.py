@@ -5,6 +5,30 @@ flight through `World`, and observers through `Instrument` hooks.
 """
 
 from ._boot import BootReport, FlightStack, boot
+from ._config import FlightConfig, Schedule, config_from_dict, load_config, parse_config
+from ._events import Event, EventId, Severity
+from ._executive import CycleResult, Executive, Mode
+from ._packets import (
+    APID,
+    COMMANDS,
+    Command,
+    CommandCode,
+    Housekeeping,
+    PacketError,
+    Rejection,
+    RejectReason,
+    TimingReport,
+    TmPacket,
+    TmType,
+    decode_command,
+    decode_event,
+    decode_tm,
+    decode_verification,
+    encode_command,
+)
+from ._recording import Recorder, RecordingError, read_recording
+from ._replay import replay
+from ._slots import SlotStore
 from ._crc import CRC16_C_EXTENSION, CRC32C_HARDWARE, crc16_ccitt_false, crc32, crc32c
 from ._errors import (
     ExecutiveInternalError,
@@ -13,7 +37,7 @@ from ._errors import (
     ModelCorrupted,
     SeuguardError,
 )
-from ._fly import FlightSummary, fly
+from ._fly import FlightSummary, fly, make_executive
 from ._instruments import Instrument
 from ._manifest import (
     DEFAULT_CHUNK_SIZE,
@@ -47,7 +71,15 @@ __all__ = [
     "BootReport", "FlightStack", "boot",
     "CRC16_C_EXTENSION", "CRC32C_HARDWARE", "crc16_ccitt_false", "crc32", "crc32c",
     "ExecutiveInternalError", "InputRejected", "ManifestError", "ModelCorrupted", "SeuguardError",
-    "FlightSummary", "fly",
+    "FlightConfig", "Schedule", "config_from_dict", "load_config", "parse_config",
+    "Event", "EventId", "Severity",
+    "CycleResult", "Executive", "Mode",
+    "APID", "COMMANDS", "Command", "CommandCode", "Housekeeping", "PacketError", "Rejection",
+    "RejectReason", "TimingReport", "TmPacket", "TmType", "decode_command", "decode_event", "decode_tm",
+    "decode_verification", "encode_command",
+    "Recorder", "RecordingError", "read_recording", "replay",
+    "SlotStore",
+    "FlightSummary", "fly", "make_executive",
     "Instrument",
     "DEFAULT_CHUNK_SIZE", "GoldenRecord", "IOSpec", "Manifest", "TensorRecord", "dump_manifest",
     "load_manifest", "manifest_from_dict",

@@ -50,6 +50,7 @@ def boot(
     scrub_budget_bytes: int = 64 * 1024,
     instruments: Sequence[Instrument] = (),
     prove: bool = True,
+    watchdog_s: float = 0.0,
 ) -> FlightStack:
     model = open_model(model_dir)
     redundancy = Redundancy(redundancy)
@@ -60,7 +61,7 @@ def boot(
         if prove:
             report: LivenessReport = prove_liveness(replica)
             not_live |= set(report.not_live)
-    engine = TMREngine(replicas, redundancy, scheduling, max_reexecutions, instruments)
+    engine = TMREngine(replicas, redundancy, scheduling, max_reexecutions, instruments, watchdog_s)
     scrubber = Scrubber([r.image for r in replicas], model.reload_chunk, scrub_budget_bytes, instruments)
     boot_report = BootReport(
         model=model.manifest.name,

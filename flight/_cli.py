@@ -8,9 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from ._boot import boot
+from ._config import parse_config, read_config_text
 from ._errors import SeuguardError
+from ._fly import fly, make_executive
+from ._manifest import load_manifest
+from ._recording import Recorder
+from ._replay import replay
 from ._replica import Replica, check_golden
+from ._slots import SlotStore
 from ._store import open_model
 from ._tmr import Redundancy, Scheduling
 from ._world import load_world
@@ -88,49 +93,90 @@ def _table(summary) -> None:
     )
 
 
+def _open_store(args: argparse.Namespace) -> SlotStore:
+    if args.store is not None:
+        return SlotStore.open(args.store)
+    if args.model is None:
+        raise SeuguardError("give --model DIR or --store DIR")
+    return SlotStore.single(args.model)
+
+
+def _world_spec(args: argparse.Namespace, store: SlotStore) -> str:
+    if args.world:
+        return args.world
+    for slot in (store.active(), "A", "B"):
+        d = store.slot_dir(slot)
+        if d is not None:
+            try:
+                world = load_manifest(d / "manifest.yaml").world
+            except SeuguardError:
+                continue
+            if world:
+                return world
+    raise SeuguardError("no manifest names a world; pass --world module:factory")
+
+
 def cmd_fly(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         return _error(f"--episodes must be >= 1, got {args.episodes}", args.json)
-    if args.scrub_budget < 1:
-        return _error(f"--scrub-budget must be >= 1 byte, got {args.scrub_budget}", args.json)
-    stack = None
+    executive = recorder = world = None
     try:
-        stack = boot(
-            args.model,
-            redundancy=args.redundancy,
-            scheduling=args.scheduling,
-            max_reexecutions=args.reexecutions,
-            scrub_budget_bytes=args.scrub_budget,
-        )
-        world_spec = args.world or stack.model.manifest.world
-        if not world_spec:
-            return _error(f"{args.model}: the manifest names no world; pass --world module:factory", args.json)
+        store = _open_store(args)
+        config_text, config_source = read_config_text(args.config)
+        config = parse_config(config_text, config_source)
+        world_spec = _world_spec(args, store)
         world = load_world(world_spec)
-        from ._fly import fly
-
+        if args.record is not None:
+            recorder = Recorder(args.record, {
+                "store_root": str(Path(args.store).resolve()) if args.store else None,
+                "model": str(Path(args.model).resolve()) if args.model and not args.store else None,
+                "config_text": config_text, "config_source": config_source,
+                "redundancy": args.redundancy, "scheduling": args.scheduling,
+                "seed": args.seed, "episodes": args.episodes, "world": world_spec,
+            })
+        executive = make_executive(store, config, world, redundancy=args.redundancy,
+                                   scheduling=args.scheduling, recorder=recorder)
         show = not args.json and not args.quiet and sys.stderr.isatty()
         progress, advance = _progress(args.episodes, show)
         t0 = time.perf_counter()
         if progress is not None:
             with progress:
-                summary = fly(stack, world, args.episodes, args.seed, on_episode=advance)
+                summary = fly(executive, world, args.episodes, args.seed, on_episode=advance)
         else:
-            summary = fly(stack, world, args.episodes, args.seed)
+            summary = fly(executive, world, args.episodes, args.seed)
         elapsed = time.perf_counter() - t0
-        world.close()
     except SeuguardError as exc:
         return _error(str(exc), args.json)
     finally:
-        if stack is not None:
-            stack.close()
+        if executive is not None:
+            executive.close()
+        if recorder is not None:
+            recorder.close()
+        if world is not None:
+            world.close()
     if args.json:
         d = summary.to_dict()
         if not args.per_episode:
             d.pop("per_episode")
+        if not args.events:
+            d.pop("events")
         print(json.dumps(d))
     else:
         _table(summary)
         print(f"({elapsed:.1f} s wall)")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    try:
+        summary = replay(args.log)
+    except SeuguardError as exc:
+        return _error(str(exc), args.json)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"replayed {summary['cycles']} cycles ({summary['telecommands']} telecommands): "
+              f"final mode {summary['final_mode']}, telemetry sha256 {summary['telemetry_sha256']}")
     return 0
 
 
@@ -155,20 +201,31 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Boot the model (verify, golden vectors, liveness proof), then fly "
                        "N seeded episodes of its world (LunarLander for the lander models) with the "
                        "redundant engine and the scrubber in the loop.")
-    p.add_argument("--model", type=Path, required=True, help="model folder")
+    p.add_argument("--model", type=Path, help="model folder (flown from slot A of a read-only store)")
+    p.add_argument("--store", type=Path, help="model store folder with slots A/ and B/ and the active record")
+    p.add_argument("--config", type=Path, help="flight configuration YAML (default: the packaged one)")
+    p.add_argument("--record", type=Path, metavar="LOG", help="record every input frame and telecommand to LOG")
     p.add_argument("--episodes", type=int, default=5, help="episodes to fly (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i")
-    p.add_argument("--redundancy", choices=[r.value for r in Redundancy], default="tmr",
-                   help="tmr (2-of-3 vote), duplex (detect only) or simplex (default tmr)")
-    p.add_argument("--scheduling", choices=[s.value for s in Scheduling], default="auto",
-                   help="run replicas serially, on a 2-thread pool, or choose by measured time (default auto)")
-    p.add_argument("--reexecutions", type=int, default=2, help="re-runs on no majority before giving up (default 2)")
-    p.add_argument("--scrub-budget", type=int, default=64 * 1024, help="bytes scrubbed per cycle (default 65536)")
+    p.add_argument("--redundancy", choices=[r.value for r in Redundancy],
+                   help="tmr (2-of-3 vote), duplex (detect only) or simplex (default: the configuration's, tmr)")
+    p.add_argument("--scheduling", choices=[s.value for s in Scheduling],
+                   help="run replicas serially, on a 2-thread pool, or choose by measured time (default: auto)")
     p.add_argument("--world", help="world adapter as module:factory (default: the manifest's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-episode", action="store_true", help="with --json, include each episode")
+    p.add_argument("--events", action="store_true", help="with --json, include the event log")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fly)
+
+    p = sub.add_parser("replay", help="re-run a recording and reproduce its voted outputs and digest",
+                       description="Feed a recording made with `flight fly --record` back through a new "
+                       "executive (same model store and configuration, no world) and print the telemetry "
+                       "sha256, which equals the recorded flight's. The model store must hold the same "
+                       "models as when it was recorded.")
+    p.add_argument("log", type=Path, help="recording file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_replay)
     return parser
 
 

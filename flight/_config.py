@@ -157,18 +157,23 @@ def config_from_dict(d: Any, source: str = "config") -> FlightConfig:
     return FlightConfig(schedule, engine, health, source)
 
 
+def read_config_text(path: Path | str | None = None) -> tuple[str, str]:
+    """The text of a configuration file and its name; None reads the packaged default."""
+    if path is None:
+        return resources.files("flight").joinpath("config/default.yaml").read_text(), "default.yaml"
+    path = Path(path)
+    try:
+        return path.read_text(), path.name
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: unreadable ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+
+
 def load_config(path: Path | str | None = None) -> FlightConfig:
     """Load and validate a configuration file; None loads the packaged default."""
-    if path is None:
-        text = resources.files("flight").joinpath("config/default.yaml").read_text()
-        source = "default.yaml"
-    else:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ManifestError(f"{path}: unreadable ({exc.strerror or exc.__class__.__name__})") from None
-        source = path.name
+    return parse_config(*read_config_text(path))
+
+
+def parse_config(text: str, source: str = "config") -> FlightConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:

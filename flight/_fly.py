@@ -1,8 +1,7 @@
-"""`flight fly`: fly episodes of a world with the TMR engine in the loop.
+"""`flight fly`: fly episodes of a world with the executive (and so the TMR engine) in the loop.
 
-One cycle: observe → validate → TMR infer → vote → act; then scrub the named suspects at once and
-spend the cycle's scrub budget. A detected unrecoverable result never reaches the actuators: the
-world's classical fallback controller flies that cycle and it is counted.
+The world is driven as fast as it computes (one `step` per minor frame of logical time); a paced,
+real-time loop is `flight serve`. Telecommands may be injected at given cycles (tests, replay).
 """
 
 from __future__ import annotations
@@ -12,11 +11,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._boot import FlightStack
-from ._errors import InputRejected
+from ._config import FlightConfig
+from ._executive import Executive, Mode
 from ._instruments import Instrument
-from ._telemetry import TelemetryDigest
-from ._tmr import InferenceOutcome
+from ._slots import SlotStore
 from ._world import World
 
 
@@ -44,94 +42,113 @@ class FlightSummary:
     chunks_unrepairable: int
     scrub_full_passes: int
     bytes_scrubbed: int
+    mode_transitions: int
+    overruns: int
+    safe_mode_cycles: int
+    watchdog_timeouts: int
+    final_mode: str
+    cmd_accepted: int
+    cmd_rejected: int
     not_live: list[str]
     crc32c_hardware: bool
     telemetry_sha256: str
+    events: list[str] = field(default_factory=list)
     per_episode: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def counters(stack: FlightStack, extra: Sequence[int] = ()) -> list[int]:
-    e, s = stack.engine.statistics(), stack.scrubber.statistics()
-    return [
-        e.inferences, e.votes_unanimous, e.votes_corrected, e.votes_failed, e.reexecutions,
-        e.unrecoverable, e.replica_errors, *e.suspects,
-        s.bytes_scrubbed, s.chunks_checked, s.chunks_repaired, s.chunks_reloaded,
-        s.chunks_unrepairable, s.full_passes, *extra,
-    ]
-
-
-def fly(
-    stack: FlightStack,
+def make_executive(
+    store: SlotStore,
+    config: FlightConfig,
     world: World,
-    episodes: int,
-    seed: int,
     instruments: Sequence[Instrument] = (),
-    on_episode: Callable[[Any], None] | None = None,
-) -> FlightSummary:
-    digest = TelemetryDigest()
-    cycle = 0
-    fallback_cycles = inputs_rejected = 0
-    outcomes = []
-    for ep in range(episodes):
-        obs = world.reset(seed + ep)
-        done = False
-        while not done:
-            cycle += 1
-            for ins in instruments:
-                ins.cycle_start(cycle, stack)
-            outputs = None
-            try:
-                result = stack.engine.infer([obs])
-                outputs = result.outputs
-                for replica in sorted(result.suspects):
-                    stack.scrubber.repair_replica(replica)
-            except InputRejected:
-                inputs_rejected += 1
-            if outputs is None:
-                fallback_cycles += 1
-                action = world.fallback_action(obs)
-            else:
-                action = world.action_from_outputs(list(outputs))
-            stack.scrubber.scrub_step()
-            digest.update(cycle, [obs], outputs, counters(stack, (fallback_cycles, inputs_rejected)))
-            obs, _reward, done = world.step(action)
-        outcome = world.outcome()
-        outcomes.append(outcome)
-        if on_episode is not None:
-            on_episode(outcome)
-    e, s = stack.engine.statistics(), stack.scrubber.statistics()
+    redundancy: str | None = None,
+    scheduling: str | None = None,
+    recorder: Any = None,
+) -> Executive:
+    """An executive wired to a world: voted outputs become commands, the fallback is the world's."""
+    return Executive(
+        store,
+        config,
+        actuate=world.action_from_outputs,
+        fallback=lambda inputs: world.fallback_action(inputs[0]),
+        instruments=instruments,
+        redundancy=redundancy,
+        scheduling=scheduling,
+        recorder=recorder,
+    )
+
+
+def summarize(executive: Executive, outcomes: list, episodes: int) -> FlightSummary:
+    hk = executive.housekeeping()
     returns = [o.episode_return for o in outcomes]
+    stack = executive.stack
+    engine = stack.engine if stack is not None else None
     return FlightSummary(
-        model=stack.boot.model,
-        redundancy=stack.engine.redundancy.value,
-        scheduling=stack.engine.scheduling.value,
+        model=stack.boot.model if stack is not None else "(none)",
+        redundancy=executive.redundancy.value,
+        scheduling=engine.scheduling.value if engine is not None else executive.scheduling.value,
         episodes=episodes,
         landed=sum(o.outcome == "landed" for o in outcomes),
         crashed=sum(o.outcome == "crashed" for o in outcomes),
         timed_out=sum(o.outcome == "timed_out" for o in outcomes),
         returns_ge_200=sum(r >= 200 for r in returns),
         mean_return=float(np.mean(returns)) if returns else 0.0,
-        cycles=cycle,
-        votes_unanimous=e.votes_unanimous,
-        votes_corrected=e.votes_corrected,
-        votes_failed=e.votes_failed,
-        reexecutions=e.reexecutions,
-        unrecoverable=e.unrecoverable,
-        fallback_cycles=fallback_cycles,
-        inputs_rejected=inputs_rejected,
-        chunks_repaired=s.chunks_repaired,
-        chunks_reloaded=s.chunks_reloaded,
-        chunks_unrepairable=s.chunks_unrepairable,
-        scrub_full_passes=s.full_passes,
-        bytes_scrubbed=s.bytes_scrubbed,
-        not_live=list(stack.boot.not_live),
-        crc32c_hardware=stack.boot.crc32c_hardware,
-        telemetry_sha256=digest.hexdigest(),
+        cycles=executive.cycle,
+        votes_unanimous=hk.votes_unanimous,
+        votes_corrected=hk.votes_corrected,
+        votes_failed=hk.votes_failed,
+        reexecutions=hk.reexecutions,
+        unrecoverable=hk.unrecoverable,
+        fallback_cycles=hk.fallback_cycles,
+        inputs_rejected=hk.inputs_rejected,
+        chunks_repaired=hk.chunks_repaired,
+        chunks_reloaded=hk.chunks_reloaded,
+        chunks_unrepairable=hk.chunks_unrepairable,
+        scrub_full_passes=hk.scrub_full_passes,
+        bytes_scrubbed=hk.bytes_scrubbed,
+        mode_transitions=hk.mode_transitions,
+        overruns=executive.n["overruns"],
+        safe_mode_cycles=hk.safe_mode_cycles,
+        watchdog_timeouts=hk.watchdog_timeouts,
+        final_mode=Mode(executive.mode).name,
+        cmd_accepted=hk.cmd_accepted,
+        cmd_rejected=hk.cmd_rejected,
+        not_live=list(stack.boot.not_live) if stack is not None else [],
+        crc32c_hardware=stack.boot.crc32c_hardware if stack is not None else False,
+        telemetry_sha256=executive.digest.hexdigest(),
+        events=[str(e) for e in executive.events],
         per_episode=[
             {"seed": o.seed, "outcome": o.outcome, "return": round(float(o.episode_return), 3), "steps": o.steps}
             for o in outcomes
         ],
     )
+
+
+def fly(
+    executive: Executive,
+    world: World,
+    episodes: int,
+    seed: int,
+    telecommands: dict[int, list[bytes]] | None = None,
+    on_episode: Callable[[Any], None] | None = None,
+) -> FlightSummary:
+    """Fly `episodes` episodes (episode i on seed + i); `telecommands` maps a cycle to packets
+    uplinked just before that cycle runs."""
+    outcomes = []
+    telecommands = telecommands or {}
+    for ep in range(episodes):
+        obs = world.reset(seed + ep)
+        done = False
+        while not done:
+            for packet in telecommands.get(executive.cycle + 1, ()):
+                executive.uplink(packet)
+            result = executive.step([obs])
+            obs, _reward, done = world.step(result.action)
+        outcomes.append(world.outcome())
+        if on_episode is not None:
+            on_episode(outcomes[-1])
+    executive.flush_telemetry()
+    return summarize(executive, outcomes, episodes)

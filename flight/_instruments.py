@@ -15,6 +15,10 @@ class Instrument:
     def cycle_start(self, cycle: int, executive: Any) -> None:
         """Before a control cycle's first task; `executive` exposes frames, images and counters."""
 
+    def frame_captured(self, executive: Any, frame: list) -> None:
+        """After the sensor frame was captured and its CRC taken, before fan-out to the replicas:
+        a change here is a common-mode fault that the frame CRC must catch."""
+
     def before_replica(self, engine: Any, replica: Any, inputs: list) -> None:
         """Before one replica runs; may change that replica's image or its copy of the inputs."""
 

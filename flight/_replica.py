@@ -43,6 +43,7 @@ class Replica:
             raise ModelCorrupted(f"{model.model_path}: onnxruntime refused the graph: {first[:200]}") from None
         self.inputs: list[np.ndarray] = [np.zeros(s.shape, s.dtype) for s in manifest.inputs]
         self.outputs: list[np.ndarray] = [np.zeros(s.shape, s.dtype) for s in manifest.outputs]
+        self.run_options = ort.RunOptions()  # the watchdog sets .terminate on an overdue run
         self._binding = self.session.io_binding()
         for spec, buf in zip(manifest.inputs, self.inputs):
             self._bind(self._binding.bind_input, spec, buf)
@@ -60,8 +61,8 @@ class Replica:
 
     def compute(self) -> list[np.ndarray]:
         """Compute on the loaded inputs; returns this replica's output buffers (overwritten by the
-        next run: copy what you keep)."""
-        self.session.run_with_iobinding(self._binding)
+        next run: copy what you keep). Raises if the watchdog terminated the run."""
+        self.session.run_with_iobinding(self._binding, self.run_options)
         return self.outputs
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -81,10 +81,13 @@ class Scrubber:
         self.budget_bytes = budget_bytes
         self.instruments = list(instruments)
         self._cursor = _Cursor()
+        self.reset_statistics()
+        self.unrepairable: set[tuple[int, int]] = set()  # (replica, chunk index) left corrupted
+
+    def reset_statistics(self) -> None:
         self._n = dict(bytes_scrubbed=0, chunks_checked=0, chunks_repaired=0, chunks_reloaded=0,
                        chunks_unrepairable=0, full_passes=0, steps=0)
-        self._last_full = [-1] * len(images)
-        self.unrepairable: set[tuple[int, int]] = set()  # (replica, chunk index) left corrupted
+        self._last_full = [-1] * len(self.images)
 
     def statistics(self) -> ScrubStatistics:
         return ScrubStatistics(**self._n, last_full_pass_step=tuple(self._last_full))

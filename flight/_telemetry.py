@@ -41,5 +41,10 @@ class TelemetryDigest:
         h.update(struct.pack(f"<{len(values)}q", *values))
         self.cycles += 1
 
+    def update_packet(self, packet: bytes) -> None:
+        """A deterministic telemetry packet, exactly as it goes down."""
+        self._h.update(struct.pack("<I", len(packet)))
+        self._h.update(packet)
+
     def hexdigest(self) -> str:
         return self._h.hexdigest()

@@ -28,6 +28,7 @@ from ._instruments import Instrument
 from ._manifest import IOSpec
 from ._replica import Replica
 from ._voter import VoteOutcome, VoteResult, vote
+from ._watchdog import Watchdog
 
 POOLED_THRESHOLD_S = 0.5e-3
 
@@ -72,6 +73,7 @@ class EngineStatistics:
     reexecutions: int
     unrecoverable: int
     replica_errors: int  # replica runs that raised
+    watchdog_timeouts: int  # replica runs abandoned at their deadline
     suspects: tuple[int, ...]  # per replica: times outvoted
 
 
@@ -114,6 +116,7 @@ class TMREngine:
         scheduling: Scheduling = Scheduling.AUTO,
         max_reexecutions: int = 2,
         instruments: Sequence[Instrument] = (),
+        watchdog_s: float = 0.0,
     ):
         redundancy = Redundancy(redundancy)
         if len(replicas) != redundancy.replicas:
@@ -131,14 +134,23 @@ class TMREngine:
             scheduling = Scheduling.POOLED if t >= POOLED_THRESHOLD_S and len(replicas) > 1 else Scheduling.SERIAL
         self.scheduling = scheduling
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="replica") if scheduling is Scheduling.POOLED else None
+        # One watchdog per concurrently running replica (pooled runs two at once).
+        n_dogs = 2 if self._pool is not None else 1
+        self._watchdogs = [Watchdog(watchdog_s) for _ in range(n_dogs)] if watchdog_s > 0 else []
+        self.reset_statistics()
+
+    def reset_statistics(self) -> None:
         self._n = dict(inferences=0, votes_unanimous=0, votes_corrected=0, votes_failed=0, reexecutions=0,
-                       unrecoverable=0, replica_errors=0)
-        self._suspects = [0] * len(replicas)
+                       unrecoverable=0, replica_errors=0, watchdog_timeouts=0)
+        self._suspects = [0] * len(self.replicas)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        for dog in self._watchdogs:
+            dog.close()
+        self._watchdogs = []
 
     def __enter__(self) -> "TMREngine":
         return self
@@ -149,15 +161,24 @@ class TMREngine:
     def statistics(self) -> EngineStatistics:
         return EngineStatistics(**self._n, suspects=tuple(self._suspects))
 
-    def _run_one(self, replica: Replica, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
+    def _run_one(self, replica: Replica, inputs: list[np.ndarray], dog: int = 0) -> list[np.ndarray] | None:
         replica.load(inputs)
         for ins in self.instruments:
             ins.before_replica(self, replica, replica.inputs)
+        watchdog = self._watchdogs[dog] if self._watchdogs else None
         try:
+            if watchdog is not None:
+                watchdog.arm(replica.run_options)
             outputs = replica.compute()
-        except Exception:  # a replica that crashes is outvoted, never fatal to the engine
-            self._n["replica_errors"] += 1
+        except Exception:  # a replica that crashes or overruns is outvoted, never fatal
+            if replica.run_options.terminate:
+                self._n["watchdog_timeouts"] += 1
+            else:
+                self._n["replica_errors"] += 1
             return None
+        finally:
+            if watchdog is not None:
+                watchdog.disarm()
         for ins in self.instruments:
             ins.after_replica(self, replica, outputs)
         return outputs
@@ -165,7 +186,7 @@ class TMREngine:
     def _run_all(self, inputs: list[np.ndarray]) -> list[list[np.ndarray] | None]:
         if self._pool is None:
             return [self._run_one(r, inputs) for r in self.replicas]
-        future = self._pool.submit(self._run_one, self.replicas[1], inputs)
+        future = self._pool.submit(self._run_one, self.replicas[1], inputs, len(self._watchdogs) - 1)
         results: list = [self._run_one(self.replicas[0], inputs), None]
         results.extend(self._run_one(r, inputs) for r in self.replicas[2:])
         results[1] = future.result()

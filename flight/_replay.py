@@ -1,0 +1,51 @@
+"""`flight replay`: re-run a recording through a fresh executive and reproduce its digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ._config import parse_config
+from ._executive import Executive
+from ._recording import FRAME, RecordingError, read_recording
+from ._slots import SlotStore
+
+
+def replay(path: Path | str) -> dict[str, Any]:
+    header, records = read_recording(path)
+    records = list(records)  # read and check every record before anything runs
+    try:
+        store = SlotStore.open(header["store_root"]) if header.get("store_root") else SlotStore.single(header["model"])
+        config = parse_config(header["config_text"], header.get("config_source", "config"))
+    except (KeyError, TypeError):
+        raise RecordingError(f"{path}: header lacks the model store or configuration") from None
+    executive = Executive(store, config, actuate=lambda outputs: None, fallback=lambda inputs: None,
+                          redundancy=header.get("redundancy"), scheduling=header.get("scheduling"))
+    telecommands = 0
+    try:
+        pending = None
+        for record in records + [None]:
+            if record is None or record.kind == FRAME:
+                if pending is not None:
+                    if pending.cycle != executive.cycle + 1:
+                        raise RecordingError(f"{path}: frame for cycle {pending.cycle} out of order")
+                    executive.step(pending.arrays())
+                pending = record
+            else:
+                if pending is None or record.cycle != pending.cycle:
+                    raise RecordingError(f"{path}: telecommand at cycle {record.cycle} outside its frame")
+                executive.uplink(record.payload)
+                telecommands += 1
+        executive.flush_telemetry()
+        hk = executive.housekeeping()
+        return {
+            "cycles": executive.cycle,
+            "telecommands": telecommands,
+            "final_mode": executive.mode.name,
+            "votes_unanimous": hk.votes_unanimous,
+            "votes_corrected": hk.votes_corrected,
+            "votes_failed": hk.votes_failed,
+            "telemetry_sha256": executive.digest.hexdigest(),
+        }
+    finally:
+        executive.close()

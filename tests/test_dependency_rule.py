@@ -1,0 +1,89 @@
+"""The one dependency rule: `flight` never imports `ground`, `fault_injection` or `sim`."""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("ground", "fault_injection", "sim")
+FLIGHT_FILES = sorted((ROOT / "flight").rglob("*.py"))
+# DESIGN.md, "Layout and the one dependency rule": what flight may import.
+ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "onnx", "crc32c", "crcmod", "yaml", "spacepackets", "cfdp",
+                       "cryptography"}
+
+
+def imported_modules(tree: ast.AST, package: str) -> list[tuple[int, str]]:
+    """(line, absolute top-level module) of every import anywhere in the file (top level or nested).
+    Relative imports are resolved against `package`, so `from .. import ground` counts as ground."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = parts[: len(parts) - (node.level - 1)] if node.level - 1 < len(parts) else []
+                if not base:  # beyond the top of the package: `from ..x import y` out of flight
+                    found.append((node.lineno, node.module or node.names[0].name))
+                    continue
+                if node.module:
+                    found.append((node.lineno, ".".join(base + [node.module])))
+                else:
+                    found += [(node.lineno, ".".join(base + [a.name])) for a in node.names]
+            else:
+                found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+            "import_module", "__import__"
+        ):
+            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def test_flight_has_source_files():
+    assert len(FLIGHT_FILES) >= 10
+
+
+@pytest.mark.parametrize("path", FLIGHT_FILES, ids=lambda p: p.name)
+def test_flight_module_imports_no_ground_fault_injection_or_sim(path):
+    package = ".".join(path.relative_to(ROOT).parent.parts)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bad = [(line, mod) for line, mod in imported_modules(tree, package) if mod.split(".")[0] in FORBIDDEN]
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_resolving_relative_imports_catches_an_escape_from_flight():
+    tree = ast.parse("from .. import ground\nfrom ..sim import x\nfrom . import _crc\nimport sim.lunar_lander\n")
+    mods = [m for _, m in imported_modules(tree, "flight")]
+    assert mods == ["ground", "sim", "flight._crc", "sim.lunar_lander"]
+
+
+def test_importing_flight_loads_no_ground_fault_injection_or_sim():
+    code = (
+        "import flight, sys; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('ground', 'fault_injection', 'sim')); "
+        "assert not bad, bad"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("path", FLIGHT_FILES, ids=lambda p: p.name)
+def test_flight_module_imports_only_what_design_allows(path):
+    """DESIGN.md lists what flight may import: numpy, onnxruntime, onnx, crc32c, crcmod, pyyaml,
+    spacepackets, cfdp-py, cryptography (plus the standard library and flight itself)."""
+    package = ".".join(path.relative_to(ROOT).parent.parts)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bad = []
+    for line, mod in imported_modules(tree, package):
+        top = mod.split(".")[0]
+        if top == "flight" or top in sys.stdlib_module_names or top == "__future__":
+            continue
+        if top not in ALLOWED_THIRD_PARTY:
+            bad.append((line, mod))
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
