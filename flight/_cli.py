@@ -8,13 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from ._config import parse_config, read_config_text
+from ._config import load_config, parse_config, read_config_text
 from ._errors import SeuguardError
 from ._fly import fly, make_executive
 from ._manifest import load_manifest
 from ._recording import Recorder
 from ._replay import replay
 from ._replica import Replica, check_golden
+from ._serve import UdpLink, serve
 from ._slots import SlotStore
 from ._store import open_model
 from ._tmr import Redundancy, Scheduling
@@ -167,6 +168,35 @@ def cmd_fly(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    executive = world = link = None
+    try:
+        store = _open_store(args)
+        config = load_config(args.config)
+        world = load_world(_world_spec(args, store))
+        try:
+            link = UdpLink(args.host, args.tc_port, args.tm_port)
+        except OSError as exc:
+            raise SeuguardError(f"cannot listen on {args.host}:{args.tc_port} ({exc.strerror})") from None
+        executive = make_executive(store, config, world, redundancy=args.redundancy, scheduling=args.scheduling)
+        print(f"flight: serving {executive.stack.boot.model if executive.stack else '(SAFE, no model)'} "
+              f"at {config.schedule.minor_frame_hz:g} Hz; telecommands on {args.host}:{args.tc_port}, "
+              f"telemetry to {args.host}:{args.tm_port}", file=sys.stderr, flush=True)
+        cycles = serve(executive, world, link, seed=args.seed, max_cycles=args.cycles)
+        executive = None  # serve closed it
+    except SeuguardError as exc:
+        return _error(str(exc), False)
+    finally:
+        if executive is not None:
+            executive.close()
+        if link is not None:
+            link.close()
+        if world is not None:
+            world.close()
+    print(f"flight: stopped after {cycles} cycles", file=sys.stderr)
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     try:
         summary = replay(args.log)
@@ -217,6 +247,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", action="store_true", help="with --json, include the event log")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fly)
+
+    p = sub.add_parser("serve", help="run the executive in real time with UDP telecommands and telemetry",
+                       description="Fly the world in real time (one minor frame per schedule period), take "
+                       "PUS telecommands on --tc-port and send CCSDS telemetry to --tm-port, both on loopback. "
+                       "Stops cleanly on SIGTERM or SIGINT after sending every queued packet.")
+    p.add_argument("--model", type=Path, help="model folder (flown from slot A of a read-only store)")
+    p.add_argument("--store", type=Path, help="model store folder with slots A/ and B/")
+    p.add_argument("--config", type=Path, help="flight configuration YAML (default: the packaged one)")
+    p.add_argument("--tc-port", type=int, default=10025, help="UDP port to take telecommands on (default 10025)")
+    p.add_argument("--tm-port", type=int, default=10026, help="UDP port to send telemetry to (default 10026)")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--cycles", type=int, default=0, help="stop after this many minor frames (default: run until signalled)")
+    p.add_argument("--redundancy", choices=[r.value for r in Redundancy])
+    p.add_argument("--scheduling", choices=[s.value for s in Scheduling])
+    p.add_argument("--world", help="world adapter as module:factory (default: the manifest's)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="re-run a recording and reproduce its voted outputs and digest",
                        description="Feed a recording made with `flight fly --record` back through a new "

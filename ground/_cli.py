@@ -7,9 +7,106 @@ import json
 import sys
 from pathlib import Path
 
-from flight import DEFAULT_CHUNK_SIZE, SeuguardError
+import os
+import time
 
+from flight import COMMANDS, DEFAULT_CHUNK_SIZE, CommandCode, Mode, SeuguardError
+
+from ._link import GroundLink, send_command
+from ._monitor import monitor
 from ._package import LEVELS, package_model
+
+_ARG_WORDS = {
+    CommandCode.SET_MODE: {m.name: m.value for m in Mode},
+    CommandCode.ACTIVATE_SLOT: {"A": 0, "B": 1},
+}
+
+
+def _command_args(code: CommandCode, words: list[str]) -> tuple[int, ...]:
+    spec = COMMANDS[code]
+    wanted = len(spec.limits)
+    if len(words) != wanted:
+        raise ValueError(f"{code.name} takes {wanted} argument{'s' if wanted != 1 else ''}, got {len(words)}")
+    values = []
+    for word, (low, high) in zip(words, spec.limits):
+        names = _ARG_WORDS.get(code, {})
+        if word.upper() in names:
+            values.append(names[word.upper()])
+            continue
+        try:
+            value = int(word, 0)
+        except ValueError:
+            choices = f" ({', '.join(names)})" if names else ""
+            raise ValueError(f"{code.name}: {word!r} is not a valid argument{choices}") from None
+        if not low <= value <= high:
+            raise ValueError(f"{code.name}: {value} outside [{low}, {high}]")
+        values.append(value)
+    return tuple(values)
+
+
+def _open_link(args: argparse.Namespace) -> GroundLink:
+    try:
+        return GroundLink(args.host, args.tc_port, args.tm_port)
+    except OSError as exc:
+        raise SeuguardError(f"cannot listen for telemetry on {args.host}:{args.tm_port} ({exc.strerror})") from None
+
+
+def cmd_command(args: argparse.Namespace) -> int:
+    try:
+        code = CommandCode[args.name.upper()]
+    except KeyError:
+        print(f"ground: error: unknown command {args.name!r} (one of {', '.join(c.name for c in CommandCode)})",
+              file=sys.stderr)
+        return 2
+    try:
+        values = _command_args(code, args.args)
+    except ValueError as exc:
+        print(f"ground: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        link = _open_link(args)
+    except SeuguardError as exc:
+        print(f"ground: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        seq = args.seq if args.seq is not None else (os.getpid() + int(time.monotonic() * 1000)) & 0x3FFF
+        outcome = send_command(link, code, values, seq, timeout=args.timeout)
+    finally:
+        link.close()
+    if args.json:
+        print(json.dumps(outcome.__dict__))
+    elif outcome.completed:
+        print(f"{code.name}: accepted and completed (cycle {outcome.cycle})")
+    else:
+        print(f"{code.name}: {'accepted, then failed' if outcome.accepted else 'rejected'}: "
+              f"{outcome.reason} {outcome.detail}".rstrip(), file=sys.stderr)
+    return 0 if outcome.completed else 1
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    try:
+        link = _open_link(args)
+    except SeuguardError as exc:
+        print(f"ground: error: {exc}", file=sys.stderr)
+        return 1
+    out = None
+    try:
+        if args.json_lines and args.json_lines != "-":
+            out = open(args.json_lines, "a")
+        elif args.json_lines == "-" or args.json:
+            out = sys.stdout
+        seen = monitor(link, count=args.count, duration=args.duration, json_out=out,
+                       live=not (args.json or args.json_lines == "-") and sys.stdout.isatty())
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        link.close()
+        if out is not None and out is not sys.stdout:
+            out.close()
+    if args.count and seen < args.count:
+        print(f"ground: error: {seen} of {args.count} housekeeping records before the time limit", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _range(text: str) -> tuple[str, tuple[float, float]]:
@@ -109,6 +206,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes", help="JSON file of notes to record in the manifest (e.g. measured accuracy)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_package)
+
+    def link_flags(p):
+        p.add_argument("--tc-port", type=int, default=10025, help="flight's telecommand UDP port (default 10025)")
+        p.add_argument("--tm-port", type=int, default=10026, help="UDP port telemetry arrives on (default 10026)")
+        p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+
+    p = sub.add_parser("command", help="send one telecommand and print its acknowledgement",
+                       description="Send one PUS telecommand to `flight serve` and wait for its verification "
+                       "reports. Commands: " + ", ".join(c.name for c in CommandCode) + ". SET_MODE takes "
+                       "NOMINAL|DEGRADED|SAFE, ACTIVATE_SLOT takes A|B, SET_SCRUB_BUDGET takes bytes. Exit 0 "
+                       "only when the command completed.")
+    p.add_argument("name", help="command name, e.g. NOOP")
+    p.add_argument("args", nargs="*", help="command arguments")
+    link_flags(p)
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reports (default 5)")
+    p.add_argument("--seq", type=int, help="packet sequence count (default: derived from the clock)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_command)
+
+    p = sub.add_parser("monitor", help="show live housekeeping; optionally write it as JSON lines",
+                       description="Receive telemetry from `flight serve`: housekeeping in a live terminal table, "
+                       "the timing report and recent events below it.")
+    link_flags(p)
+    p.add_argument("--json-lines", metavar="FILE", help="append each housekeeping record and event as a JSON line ('-': stdout)")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the table")
+    p.add_argument("--count", type=int, default=0, help="stop after this many housekeeping records")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    p.set_defaults(func=cmd_monitor)
     return parser
 
 
