@@ -61,8 +61,8 @@ from ._tmr import (
     Redundancy,
     Scheduling,
     TMREngine,
-    validate_inputs,
 )
+from ._validate import validate_inputs
 from ._voter import VoteOutcome, VoteResult, vote
 from ._weights import Chunk, ImageLayout, WeightImage, majority_bytes, majority_repair
 from ._world import World, load_world

@@ -60,7 +60,8 @@ from ._scrubber import ChunkRepair, Scrubber
 from ._slots import SLOTS, SlotStore, other
 from ._store import open_model
 from ._telemetry import TelemetryDigest
-from ._tmr import InferenceOutcome, Redundancy, Scheduling, TMREngine, validate_inputs
+from ._tmr import InferenceOutcome, Redundancy, Scheduling, TMREngine
+from ._validate import validate_inputs
 
 
 class Mode(enum.IntEnum):
@@ -113,6 +114,7 @@ class Executive:
         self.slot: str | None = None
         self.stack: FlightStack | None = None
         self.in_vote: list[int] = []  # replica ids (0, 1, 2) that take part in the vote
+        self._vote_ids: list[int] = []  # replica id of each position of the current engine/scrubber
         self.commanded_safe = False
         self.scrub_budget = self.schedule.scrub_budget_bytes
         self._scrub_now = False
@@ -130,8 +132,9 @@ class Executive:
         self._frame = None
         self._frame_crc = 0
         self._reset_counters()
+        self._booting = True
         self._boot()
-        self.n["mode_transitions"] = 0  # leaving the boot state is an event, not a transition to count
+        self._booting = False
 
     # --- counters ---------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class Executive:
             for k in totals:
                 totals[k] += getattr(s, k)
             for pos, count in enumerate(s.suspects):
-                suspects[self.in_vote[pos]] += count
+                suspects[self._vote_ids[pos]] += count
         totals["suspects"] = suspects
         return totals
 
@@ -181,7 +184,7 @@ class Executive:
         for k in self._retired_engine:
             self._retired_engine[k] += getattr(s, k)
         for pos, count in enumerate(s.suspects):
-            self._retired_suspects[self.in_vote[pos]] += count
+            self._retired_suspects[self._vote_ids[pos]] += count
         sc = self.stack.scrubber.statistics()
         for k in self._retired_scrub:
             self._retired_scrub[k] += getattr(sc, k)
@@ -278,6 +281,10 @@ class Executive:
     # --- modes, boot, recovery ----------------------------------------------------------------
 
     def _set_mode(self, mode: Mode, reason: str) -> None:
+        if self._booting:  # leaving boot is an event, not a transition to count
+            self.event(EventId.MODE_TRANSITION_INF, f"BOOT -> {mode.name}: {reason}")
+            self.mode = mode
+            return
         if mode is self.mode:
             return
         self.event(EventId.MODE_TRANSITION_INF, f"{self.mode.name} -> {mode.name}: {reason}")
@@ -306,6 +313,7 @@ class Executive:
         self.stack = stack
         self.slot = slot
         self.in_vote = list(range(len(stack.replicas)))
+        self._vote_ids = list(self.in_vote)
         self._verified_at = [self.cycle] * 3
         self._rebuilds = [0, 0, 0]
         self._due_cycles.clear()
@@ -346,6 +354,7 @@ class Executive:
             self.stack.close()
             self.stack = None
         self.in_vote = []
+        self._vote_ids = []
         self._last_recovery_attempt = self.cycle
         self._set_mode(Mode.SAFE, reason)
         self.mode = Mode.SAFE
@@ -365,6 +374,7 @@ class Executive:
                                  self.instruments, engine.watchdog_ms / 1000.0)
         stack.scrubber = Scrubber([r.image for r in replicas], stack.model.reload_chunk, self.scrub_budget,
                                   self.instruments)
+        self._vote_ids = list(self.in_vote)
 
     def _rebuild_replica(self, rid: int) -> str:
         """Rebuild one replica's image and session from storage; '' on success, else the reason."""
@@ -518,7 +528,7 @@ class Executive:
             self.event(EventId.INPUT_REJECTED_ERR, str(exc))
             return None
         for pos in sorted(result.suspects):
-            rid = self.in_vote[pos]
+            rid = self._vote_ids[pos]
             self._suspect_cycles[rid].append(self.cycle)
             self.event(EventId.VOTE_CORRECTED_LOW, f"replica {rid} outvoted")
             # A suspect is scrubbed at once: its image is checked and repaired before the next run.
@@ -542,7 +552,7 @@ class Executive:
 
     def _report_repairs(self, repairs: list[ChunkRepair]) -> None:
         for r in repairs:
-            rid = self.in_vote[r.replica]
+            rid = self._vote_ids[r.replica]
             if r.method == "unrepairable":
                 self.event(EventId.CHUNK_UNREPAIRABLE_ERR, f"replica {rid} tensor {r.tensor} chunk {r.tensor_chunk}")
             else:
@@ -571,7 +581,7 @@ class Executive:
                 self._recover_from_safe()
             return
         # Per replica: repeated suspects, or a chunk that neither majority nor storage can repair.
-        unrepairable = {self.in_vote[pos] for pos, _ in self.stack.scrubber.unrepairable}
+        unrepairable = {self._vote_ids[pos] for pos, _ in self.stack.scrubber.unrepairable}
         for rid in list(self.in_vote):
             recent = self._suspect_cycles[rid]
             while recent and recent[0] <= self.cycle - h.suspect_window:
@@ -579,8 +589,6 @@ class Executive:
             if len(recent) < h.suspect_limit and rid not in unrepairable:
                 continue
             why = "unrepairable chunk" if rid in unrepairable else f"{len(recent)} suspects in {h.suspect_window} cycles"
-            if len(self.in_vote) < 3 or self.redundancy is not Redundancy.TMR:
-                break  # no third replica to outvote with: the model-level ladder handles it
             if self._rebuilds[rid] < h.rebuild_limit:
                 failure = self._rebuild_replica(rid)
                 if not failure:
@@ -588,10 +596,8 @@ class Executive:
                 why = f"{why}; rebuild failed: {failure}"
             else:
                 why = f"{why} after {self._rebuilds[rid]} rebuilds"
-            self._quarantine(rid, why)
-            if self.stack is None:
-                return
-            break
+            self._quarantine(rid, why)  # one step of the ladder per health slot
+            return
         # Per model: repeated detected-unrecoverable results.
         while self._due_cycles and self._due_cycles[0] <= self.cycle - h.due_window:
             self._due_cycles.popleft()

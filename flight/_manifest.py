@@ -238,6 +238,11 @@ def manifest_from_dict(d: Any, source: str = "manifest") -> Manifest:
         file_sha256=_need(g, "file_sha256", str, f"{source}.golden"),
         outputs_sha256=_need(g, "outputs_sha256", str, f"{source}.golden"),
     )
+    if golden.count < 1:
+        raise ManifestError(f"{source}.golden.count: must be >= 1, got {golden.count}")
+    for key, name in (("model_file", d.get("model_file")), ("golden.file", golden.file)):
+        if isinstance(name, str) and (not name or Path(name).name != name or name in (".", "..")):
+            raise ManifestError(f"{source}.{key}: must be a plain file name in the model folder, got {name!r}")
     sequence = _need(d, "sequence", int, source)
     if sequence < 0:
         raise ManifestError(f"{source}.sequence: must be >= 0, got {sequence}")

@@ -174,6 +174,7 @@ class TmPacket:
     type: TmType
     cycle: int
     data: bytes
+    seq_count: int = 0
 
 
 def encode_tm(kind: TmType, cycle: int, data: bytes, seq_count: int) -> bytes:
@@ -190,7 +191,7 @@ def decode_tm(raw: bytes) -> TmPacket:
     kind = _TM_BY_PAIR.get((tm.service, tm.message_subtype))
     if kind is None:
         raise PacketError(f"unknown telemetry service {tm.service},{tm.message_subtype}")
-    return TmPacket(kind, int.from_bytes(tm.timestamp, "big"), bytes(tm.source_data))
+    return TmPacket(kind, int.from_bytes(tm.timestamp, "big"), bytes(tm.source_data), tm.seq_count)
 
 
 def encode_verification(request_id: bytes, reason: int = 0, text: str = "") -> bytes:

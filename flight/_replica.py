@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from ._errors import ModelCorrupted
+from ._errors import InputRejected, ModelCorrupted
 from ._manifest import IOSpec
 from ._session import PROVIDERS, flight_session_options
 from ._store import StoredModel
+from ._validate import validate_inputs
+from ._voter import check_valid
 from ._weights import ImageLayout, WeightImage
 
 
@@ -74,9 +76,20 @@ class Replica:
 
 
 def check_golden(replica: Replica) -> None:
-    """Run every golden vector; raise ModelCorrupted naming the first output that differs."""
+    """Run every golden vector; raise ModelCorrupted naming the first output that differs.
+
+    The golden vectors must also be valid under the manifest's specs: a model whose own reference
+    outputs fall outside their declared range would have every vote refused in flight."""
     model = replica.model
+    specs = model.manifest
     for i, (inputs, expected) in enumerate(zip(model.golden_inputs, model.golden_outputs)):
+        try:
+            validate_inputs(inputs, specs.inputs)
+        except InputRejected as exc:
+            raise ModelCorrupted(f"golden vector {i}: {exc}") from None
+        reason = check_valid(expected, specs.outputs)
+        if reason:
+            raise ModelCorrupted(f"golden vector {i}: expected {reason}")
         got = replica.run(inputs)
         for spec, g, e in zip(model.manifest.outputs, got, expected):
             if g.tobytes() != np.ascontiguousarray(e).tobytes():

@@ -134,6 +134,8 @@ class Scrubber:
             repairs.extend(self.check_chunk(chunk))
         self._n["bytes_scrubbed"] += self.pass_bytes
         self._n["chunks_checked"] += len(self.chunks) * len(self.images)
+        self._n["full_passes"] += 1
+        self._last_full = [self._n["steps"]] * len(self.images)
         return repairs
 
     def check_chunk(self, chunk: Chunk) -> list[ChunkRepair]:

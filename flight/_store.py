@@ -21,7 +21,7 @@ import onnx
 from onnx import numpy_helper
 
 from ._crc import crc32c
-from ._errors import ManifestError, ModelCorrupted
+from ._errors import ModelCorrupted
 from ._manifest import IOSpec, Manifest, load_manifest
 from ._weights import Chunk
 
@@ -172,8 +172,6 @@ def open_model(directory: Path | str, golden: bool = True) -> StoredModel:
     if not directory.is_dir():
         raise ModelCorrupted(f"{directory}: not a model folder")
     manifest = load_manifest(directory / MANIFEST_FILE)
-    if Path(manifest.model_file).name != manifest.model_file:
-        raise ManifestError(f"{MANIFEST_FILE}.model_file: must be a plain file name, got {manifest.model_file!r}")
     model = _read_model(directory / manifest.model_file, manifest)
     init = {t.name: t for t in model.graph.initializer}
     names = {t.name for t in manifest.tensors}

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._errors import InputRejected
+from ._validate import validate_inputs
 from ._instruments import Instrument
 from ._manifest import IOSpec
 from ._replica import Replica
@@ -77,26 +77,6 @@ class EngineStatistics:
     suspects: tuple[int, ...]  # per replica: times outvoted
 
 
-def validate_inputs(inputs: Sequence[np.ndarray], specs: Sequence[IOSpec]) -> list[np.ndarray]:
-    """Check a frame against the input specs; raise InputRejected naming the input and problem."""
-    if len(inputs) != len(specs):
-        raise InputRejected(f"expected {len(specs)} inputs, got {len(inputs)}")
-    frame = []
-    for spec, arr in zip(specs, inputs):
-        if not isinstance(arr, np.ndarray):
-            raise InputRejected(f"input {spec.name}: not an array")
-        if arr.shape != spec.shape:
-            raise InputRejected(f"input {spec.name}: shape {list(arr.shape)} != {list(spec.shape)}")
-        if str(arr.dtype) != spec.dtype:
-            raise InputRejected(f"input {spec.name}: dtype {arr.dtype} != {spec.dtype}")
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise InputRejected(f"input {spec.name}: contains NaN or infinity")
-        if spec.range is not None and arr.size and (arr.min() < spec.range[0] or arr.max() > spec.range[1]):
-            raise InputRejected(f"input {spec.name}: outside [{spec.range[0]:g}, {spec.range[1]:g}]")
-        frame.append(arr)
-    return frame
-
-
 def measure_inference_time(replica: Replica, inputs: list[np.ndarray], runs: int = 5) -> float:
     """Median wall time of one run; used only to choose the schedule, never for outputs."""
     replica.run(inputs)
@@ -129,7 +109,9 @@ class TMREngine:
         self.instruments = list(instruments)
         self.specs = replicas[0].model.manifest
         scheduling = Scheduling(scheduling)
-        if scheduling is Scheduling.AUTO:
+        if len(replicas) == 1:
+            scheduling = Scheduling.SERIAL  # nothing to run in parallel
+        elif scheduling is Scheduling.AUTO:
             t = measure_inference_time(replicas[0], replicas[0].model.golden_inputs[0])
             scheduling = Scheduling.POOLED if t >= POOLED_THRESHOLD_S and len(replicas) > 1 else Scheduling.SERIAL
         self.scheduling = scheduling

@@ -291,9 +291,15 @@ def package_model(
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a model folder is ordinary data
         for f in ("model.onnx", "golden.npz", "manifest.yaml"):
             shutil.copyfile(folder / f, staging / f)
+        # Swap in the new folder: the old one is moved aside first, so at every instant one
+        # complete model folder exists under out_dir or its backup name.
+        backup = None
         if out_dir.exists():
-            shutil.rmtree(out_dir)
+            backup = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+            os.replace(out_dir, backup)
         os.replace(staging, out_dir)
+        if backup is not None:
+            shutil.rmtree(backup)
     params = sum(int(a.size) for a in arrays.values() if a.dtype.kind == "f")
     embedded = tuple(sorted(n for n, a in arrays.items() if a.dtype.kind != "f"))
     return PackageReport(out_dir, params, tuple(sorted(live)), tuple(sorted(not_live)), embedded, max_diff, count)

@@ -178,3 +178,18 @@ def test_a_tiny_budget_still_makes_progress(stack):
 def test_scrubber_refuses_a_zero_budget(stack):
     with pytest.raises(ValueError, match=r"^scrub budget must be > 0 bytes, got 0$"):
         flight.Scrubber([r.image for r in stack.replicas], budget_bytes=0)
+
+
+@pytest.mark.parametrize("redundancy", ["simplex", "duplex"])
+def test_without_a_majority_a_bad_chunk_is_reloaded_from_storage(big_mlp_small_chunks_dir, model_copy, redundancy):
+    stack = flight.boot(model_copy(big_mlp_small_chunks_dir), redundancy=redundancy, scheduling="serial")
+    try:
+        victim = len(stack.replicas) - 1
+        stack.replicas[victim].image.flip_bit("w2", W2_ELEMENT, 3)
+        repairs = stack.scrubber.scrub_all()
+        assert repairs == [ChunkRepair(victim, "w2", 10, "reload")]
+        assert stack.scrubber.statistics().chunks_reloaded == 1
+        assert all(r.image.bad_chunks() == [] for r in stack.replicas)
+        assert all_replicas_golden(stack)
+    finally:
+        stack.close()

@@ -44,8 +44,11 @@ def same_bits(got, expected) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stacks(mlp_dir, cnn_dir):
-    booted = {name: flight.boot(d, scheduling="serial") for name, d in (("mlp", mlp_dir), ("cnn", cnn_dir))}
+def stacks(mlp_dir, cnn_dir, big_mlp_small_chunks_dir):
+    booted = {
+        name: flight.boot(d, scheduling="serial")
+        for name, d in (("mlp", mlp_dir), ("cnn", cnn_dir), ("big", big_mlp_small_chunks_dir))
+    }
     recorders = {}
     for name, stack in booted.items():
         recorders[name] = Recorder()
