@@ -99,22 +99,27 @@ def _open_store(args: argparse.Namespace) -> SlotStore:
         return SlotStore.open(args.store)
     if args.model is None:
         raise SeuguardError("give --model DIR or --store DIR")
+    if not Path(args.model).is_dir():
+        raise SeuguardError(f"{args.model}: not a model folder")
     return SlotStore.single(args.model)
 
 
 def _world_spec(args: argparse.Namespace, store: SlotStore) -> str:
     if args.world:
         return args.world
+    problems = []
     for slot in (store.active(), "A", "B"):
         d = store.slot_dir(slot)
         if d is not None:
             try:
                 world = load_manifest(d / "manifest.yaml").world
-            except SeuguardError:
+            except SeuguardError as exc:
+                problems.append(str(exc))
                 continue
             if world:
                 return world
-    raise SeuguardError("no manifest names a world; pass --world module:factory")
+    raise SeuguardError(f"no manifest names a world ({problems[0]}); pass --world module:factory" if problems
+                        else "no manifest names a world; pass --world module:factory")
 
 
 def cmd_fly(args: argparse.Namespace) -> int:

@@ -63,9 +63,10 @@ class CommandOutcome:
 
 
 def send_command(link: GroundLink, code: CommandCode, args: tuple[int, ...], seq_count: int,
-                 timeout: float = 5.0) -> CommandOutcome:
+                 timeout: float = 5.0, seen: list[TmPacket] | None = None) -> CommandOutcome:
     """Send one telecommand once (commands are not idempotent) and wait for its verification
-    reports: acceptance, then completion or failure."""
+    reports: acceptance, then completion or failure. Every packet received meanwhile is appended
+    to `seen` if given."""
     packet = encode_command(code, args, seq_count)
     request_id = packet[:4]
     accepted = False
@@ -73,6 +74,8 @@ def send_command(link: GroundLink, code: CommandCode, args: tuple[int, ...], seq
     link.send(packet)
     while time.monotonic() < deadline:
         tm = link.receive(min(0.1, max(0.0, deadline - time.monotonic())))
+        if tm is not None and seen is not None:
+            seen.append(tm)
         if tm is None or tm.type not in (TmType.ACCEPTED, TmType.REJECTED, TmType.COMPLETED, TmType.FAILED):
             continue
         try:
