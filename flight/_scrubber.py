@@ -77,6 +77,8 @@ class Scrubber:
             raise ValueError("images of one scrubber must share a layout")
         self.images = list(images)
         self.chunks = layout.chunks
+        # Views made once: slicing per check would cost more than the CRC of a small chunk.
+        self._views = [[img.chunk_bytes(c) for img in self.images] for c in self.chunks]
         self.reload = reload
         self.budget_bytes = budget_bytes
         self.instruments = list(instruments)
@@ -140,8 +142,9 @@ class Scrubber:
 
     def check_chunk(self, chunk: Chunk) -> list[ChunkRepair]:
         """Check one chunk position in every image and repair what fails its reference CRC."""
-        views = [img.chunk_bytes(chunk) for img in self.images]
-        bad = [i for i, v in enumerate(views) if crc32c(v) != chunk.crc]
+        views = self._views[chunk.index]
+        ref = chunk.crc
+        bad = [i for i, v in enumerate(views) if crc32c(v) != ref]
         if not bad:
             for i in range(len(self.images)):
                 self.unrepairable.discard((i, chunk.index))
@@ -183,8 +186,7 @@ class Scrubber:
     def repair_replica(self, replica: int) -> list[ChunkRepair]:
         """Check every chunk now (used when the voter names a suspect: scrub it at once)."""
         repairs: list[ChunkRepair] = []
-        img = self.images[replica]
         for chunk in self.chunks:
-            if crc32c(img.chunk_bytes(chunk)) != chunk.crc:
+            if crc32c(self._views[chunk.index][replica]) != chunk.crc:
                 repairs.extend(self.check_chunk(chunk))
         return repairs

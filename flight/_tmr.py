@@ -174,9 +174,11 @@ class TMREngine:
         results[1] = future.result()
         return results
 
-    def infer(self, inputs: Sequence[np.ndarray]) -> InferenceResult:
-        """Validate, run the replicas, vote; re-execute on failure; never emit an unvoted value."""
-        frame = validate_inputs(inputs, self.specs.inputs)
+    def infer(self, inputs: Sequence[np.ndarray], validated: bool = False) -> InferenceResult:
+        """Validate, run the replicas, vote; re-execute on failure; never emit an unvoted value.
+
+        `validated=True` is for a caller that has just run `validate_inputs` on this frame itself."""
+        frame = list(inputs) if validated else validate_inputs(inputs, self.specs.inputs)
         self._n["inferences"] += 1
         suspects: set[int] = set()
         result: VoteResult | None = None

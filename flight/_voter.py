@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ._manifest import IOSpec
+from ._validate import check_valid
 
 
 class VoteOutcome(enum.IntEnum):
@@ -46,18 +47,6 @@ class VoteResult:
 def _uint_view(arr: np.ndarray) -> np.ndarray:
     arr = np.ascontiguousarray(arr).reshape(-1)
     return arr.view(np.dtype(f"uint{arr.dtype.itemsize * 8}")) if arr.dtype.itemsize in (1, 2, 4, 8) else arr.view(np.uint8)
-
-
-def check_valid(outputs: Sequence[np.ndarray], specs: Sequence[IOSpec] | None) -> str:
-    """'' if every output is finite and in range, else the reason naming the output."""
-    for i, arr in enumerate(outputs):
-        name = specs[i].name if specs else f"output[{i}]"
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            return f"{name} is not finite"
-        rng = specs[i].range if specs else None
-        if rng is not None and arr.size and (arr.min() < rng[0] or arr.max() > rng[1]):
-            return f"{name} outside [{rng[0]:g}, {rng[1]:g}]"
-    return ""
 
 
 def vote(

@@ -213,3 +213,14 @@ def test_a_flood_of_telecommands_waits_for_later_comm_slots(executive):
     for _ in range(10):
         executive.step([obs])
     assert executive.housekeeping().cmd_accepted == 40
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(list(TmType)), st.integers(0, 2**64 - 1), st.binary(max_size=300), st.integers(0, 2**20))
+def test_fast_telemetry_encoder_matches_spacepackets(kind, cycle, data, seq):
+    from flight._packets import encode_tm, encode_tm_reference
+
+    packet = encode_tm(kind, cycle, data, seq)
+    assert packet == encode_tm_reference(kind, cycle, data, seq)
+    tm = decode_tm(packet)
+    assert (tm.type, tm.cycle, tm.data, tm.seq_count) == (kind, cycle, data, seq & 0x3FFF)
