@@ -66,7 +66,7 @@ def boot(
     boot_report = BootReport(
         model=model.manifest.name,
         version=model.manifest.version,
-        live_tensors=len(model.manifest.live_tensors),
+        live_tensors=len([t for t in model.manifest.live_tensors if t.name not in not_live]),
         not_live=tuple(sorted(not_live)),
         image_bytes=replicas[0].image.nbytes,
         crc32c_hardware=CRC32C_HARDWARE,

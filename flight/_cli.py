@@ -215,6 +215,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_vehicle_flags(p: argparse.ArgumentParser) -> None:
+    """What fly and serve share: where the models are, the configuration, redundancy, the world."""
+    p.add_argument("--model", type=Path, help="model folder (flown from slot A of a read-only store)")
+    p.add_argument("--store", type=Path, help="model store folder with slots A/ and B/ and the active record")
+    p.add_argument("--config", type=Path, help="flight configuration YAML (default: the packaged one)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i")
+    p.add_argument("--redundancy", choices=[r.value for r in Redundancy],
+                   help="tmr (2-of-3 vote), duplex (detect only) or simplex (default: the configuration's, tmr)")
+    p.add_argument("--scheduling", choices=[s.value for s in Scheduling],
+                   help="run replicas serially, on a 2-thread pool, or choose by measured time (default: auto)")
+    p.add_argument("--world", help="world adapter as module:factory (default: the manifest's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flight",
@@ -236,17 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Boot the model (verify, golden vectors, liveness proof), then fly "
                        "N seeded episodes of its world (LunarLander for the lander models) with the "
                        "redundant engine and the scrubber in the loop.")
-    p.add_argument("--model", type=Path, help="model folder (flown from slot A of a read-only store)")
-    p.add_argument("--store", type=Path, help="model store folder with slots A/ and B/ and the active record")
-    p.add_argument("--config", type=Path, help="flight configuration YAML (default: the packaged one)")
+    _add_vehicle_flags(p)
     p.add_argument("--record", type=Path, metavar="LOG", help="record every input frame and telecommand to LOG")
     p.add_argument("--episodes", type=int, default=5, help="episodes to fly (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i")
-    p.add_argument("--redundancy", choices=[r.value for r in Redundancy],
-                   help="tmr (2-of-3 vote), duplex (detect only) or simplex (default: the configuration's, tmr)")
-    p.add_argument("--scheduling", choices=[s.value for s in Scheduling],
-                   help="run replicas serially, on a 2-thread pool, or choose by measured time (default: auto)")
-    p.add_argument("--world", help="world adapter as module:factory (default: the manifest's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-episode", action="store_true", help="with --json, include each episode")
     p.add_argument("--events", action="store_true", help="with --json, include the event log")
@@ -257,17 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fly the world in real time (one minor frame per schedule period), take "
                        "PUS telecommands on --tc-port and send CCSDS telemetry to --tm-port, both on loopback. "
                        "Stops cleanly on SIGTERM or SIGINT after sending every queued packet.")
-    p.add_argument("--model", type=Path, help="model folder (flown from slot A of a read-only store)")
-    p.add_argument("--store", type=Path, help="model store folder with slots A/ and B/")
-    p.add_argument("--config", type=Path, help="flight configuration YAML (default: the packaged one)")
+    _add_vehicle_flags(p)
     p.add_argument("--tc-port", type=int, default=10025, help="UDP port to take telecommands on (default 10025)")
     p.add_argument("--tm-port", type=int, default=10026, help="UDP port to send telemetry to (default 10026)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument("--cycles", type=int, default=0, help="stop after this many minor frames (default: run until signalled)")
-    p.add_argument("--redundancy", choices=[r.value for r in Redundancy])
-    p.add_argument("--scheduling", choices=[s.value for s in Scheduling])
-    p.add_argument("--world", help="world adapter as module:factory (default: the manifest's)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="re-run a recording and reproduce its voted outputs and digest",

@@ -157,41 +157,31 @@ class Executive:
         self._ladder = 0
         self._last_recovery_attempt = self.cycle
 
-    def _engine_totals(self) -> dict[str, int]:
-        totals = dict(self._retired_engine)
-        suspects = list(self._retired_suspects)
-        if self.stack is not None:
-            s = self.stack.engine.statistics()
-            for k in totals:
-                totals[k] += getattr(s, k)
-            for pos, count in enumerate(s.suspects):
-                suspects[self._vote_ids[pos]] += count
-        totals["suspects"] = suspects
-        return totals
-
-    def _scrub_totals(self) -> dict[str, int]:
-        totals = dict(self._retired_scrub)
-        if self.stack is not None:
-            s = self.stack.scrubber.statistics()
-            for k in totals:
-                totals[k] += getattr(s, k)
-        return totals
-
-    def _retire(self) -> None:
-        """Fold the current engine's and scrubber's counters into the totals before replacing them."""
+    def _fold_current(self, engine: dict[str, int], suspects: list[int], scrub: dict[str, int]) -> None:
+        """Add the live engine's and scrubber's counters into the given totals (by replica id)."""
         if self.stack is None:
             return
-        s = self.stack.engine.statistics()
-        for k in self._retired_engine:
-            self._retired_engine[k] += getattr(s, k)
-        for pos, count in enumerate(s.suspects):
-            self._retired_suspects[self._vote_ids[pos]] += count
+        e = self.stack.engine.statistics()
+        for k in engine:
+            engine[k] += getattr(e, k)
+        for pos, count in enumerate(e.suspects):
+            suspects[self._vote_ids[pos]] += count
         sc = self.stack.scrubber.statistics()
-        for k in self._retired_scrub:
-            self._retired_scrub[k] += getattr(sc, k)
+        for k in scrub:
+            scrub[k] += getattr(sc, k)
+
+    def _totals(self) -> tuple[dict[str, int], list[int], dict[str, int]]:
+        """Counters since the last reset: those of retired engines and scrubbers plus the live ones."""
+        engine, suspects, scrub = dict(self._retired_engine), list(self._retired_suspects), dict(self._retired_scrub)
+        self._fold_current(engine, suspects, scrub)
+        return engine, suspects, scrub
+
+    def _retire(self) -> None:
+        """Fold the live engine's and scrubber's counters into the totals before replacing them."""
+        self._fold_current(self._retired_engine, self._retired_suspects, self._retired_scrub)
 
     def housekeeping(self) -> Housekeeping:
-        e, s = self._engine_totals(), self._scrub_totals()
+        e, suspects, s = self._totals()
         return Housekeeping(
             cycle=self.cycle,
             mode=int(self.mode),
@@ -205,9 +195,9 @@ class Executive:
             votes_failed=e["votes_failed"],
             reexecutions=e["reexecutions"],
             unrecoverable=e["unrecoverable"],
-            suspects_0=e["suspects"][0],
-            suspects_1=e["suspects"][1],
-            suspects_2=e["suspects"][2],
+            suspects_0=suspects[0],
+            suspects_1=suspects[1],
+            suspects_2=suspects[2],
             watchdog_timeouts=e["watchdog_timeouts"],
             inputs_rejected=self.n["inputs_rejected"],
             fallback_cycles=self.n["fallback_cycles"],
