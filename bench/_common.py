@@ -42,9 +42,25 @@ def machine_note() -> str:
             f"onnxruntime {ort.__version__}, numpy {np.__version__}")
 
 
+def tree_note() -> str:
+    """Which code was measured: the commit, and the flight/ files that differ from it."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "flight", "ground"], cwd=REPO,
+                               capture_output=True, text=True, timeout=10).stdout.split("\n")
+        dirty = [line[3:] for line in dirty if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        return "git: n/a"
+    return f"commit {head or '?'}" + (f", uncommitted: {' '.join(dirty)}" if dirty else ", flight/ground clean")
+
+
 def header(title: str, quick: bool) -> None:
     print(f"== {title} ({'quick' if quick else 'full'}) ==")
     print(f"   {time.strftime('%Y-%m-%d %H:%M:%S')}  {machine_note()}")
+    print(f"   code: {tree_note()}")
 
 
 @dataclass

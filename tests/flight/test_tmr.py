@@ -184,20 +184,22 @@ def test_one_corrupted_replica_output_is_corrected_without_reexecution(stacks):
 
 
 def test_crashing_replica_is_outvoted_and_counted(stacks):
+    def boom():
+        raise RuntimeError("onnxruntime failed")
+
     class Crash(flight.Instrument):
         def before_replica(self, engine, replica, inputs):
             if replica.index == 0:
-                replica.session = None  # compute() now raises
+                replica.compute = boom  # this replica's run now raises
 
     stack, _ = stacks["mlp"]
     inputs, expected = stack.model.golden_inputs[0], stack.model.golden_outputs[0]
-    session = stack.replicas[0].session
     try:
         with TMREngine(stack.replicas, scheduling="serial", instruments=[Crash()]) as engine:
             result = engine.infer(inputs)
             stats = engine.statistics()
     finally:
-        stack.replicas[0].session = session
+        del stack.replicas[0].compute
     assert result.outcome is InferenceOutcome.CORRECTED
     assert result.suspects == frozenset({0})
     assert same_bits(result.outputs, expected)
