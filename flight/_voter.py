@@ -103,6 +103,20 @@ def vote(
         if any(a.shape != arrays[0].shape or a.dtype != arrays[0].dtype for a in arrays):
             return VoteResult(VoteOutcome.NO_MAJORITY, None, frozenset(), f"output {k} shapes differ")
         a, b, c = (_uint_view(x) for x in arrays)
+        # The usual corrected case is one replica wrong: settle it with whole-array comparisons.
+        if np.array_equal(a, b):
+            if not np.array_equal(a, c):
+                suspects.add(2)
+            voted.append(arrays[0].copy())
+            continue
+        if np.array_equal(a, c):
+            suspects.add(1)
+            voted.append(arrays[0].copy())
+            continue
+        if np.array_equal(b, c):
+            suspects.add(0)
+            voted.append(arrays[1].copy())
+            continue
         ab, ac, bc = a == b, a == c, b == c
         if not (ab | ac | bc).all():
             name = specs[k].name if specs else f"output[{k}]"
