@@ -616,17 +616,19 @@ class Executive:
         self._tm(TmType.ACCEPTED, encode_verification(decoded.request_id))
         failure = self._execute(decoded)
         if failure:
-            self._reject(decoded.request_id, RejectReason.REFUSED, f"{decoded.code.name}: {failure}", TmType.FAILED)
+            self._reject(decoded.request_id, RejectReason.REFUSED, failure, TmType.FAILED, decoded.code)
             return Rejection(RejectReason.REFUSED, failure, decoded.request_id)
         self.n["cmd_accepted"] += 1
         self._tm(TmType.COMPLETED, encode_verification(decoded.request_id))
         self.event(EventId.TC_ACCEPTED_DBG, f"{decoded.code.name}{list(decoded.args) if decoded.args else ''}")
         return decoded
 
-    def _reject(self, request_id: bytes, reason: RejectReason, detail: str, kind: TmType) -> None:
+    def _reject(self, request_id: bytes, reason: RejectReason, detail: str, kind: TmType,
+                command: CommandCode | None = None) -> None:
+        """The one place a refusal is counted, reported to the ground and logged as an event."""
         self.n["cmd_rejected"] += 1
         self._tm(kind, encode_verification(request_id, int(reason), detail))
-        self.event(EventId.TC_REJECTED_ERR, f"{reason.name}: {detail}")
+        self.event(EventId.TC_REJECTED_ERR, f"{reason.name}: {command.name + ': ' if command else ''}{detail}")
 
     def _execute(self, cmd: Command) -> str:
         """Carry out a verified command; '' on success, else why it was refused."""

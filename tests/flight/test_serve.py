@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -68,3 +69,49 @@ def test_serve_answers_noop_sends_housekeeping_and_stops_on_sigterm_losing_nothi
     last_cycle = int(stderr.strip().splitlines()[-1].split()[3])
     results = [p for p in received if p.type is TmType.RESULT]
     assert results[-1].cycle == last_cycle
+
+
+def test_ground_command_and_monitor_programs_talk_to_serve():
+    tc_port, tm_port = free_udp_ports(2)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    flags = ["--tc-port", str(tc_port), "--tm-port", str(tm_port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flight", "serve", "--model", str(ROOT / "models" / "lander-discrete"), *flags],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+    def ground(*args, timeout=60):
+        return subprocess.run([sys.executable, "-m", "ground", *args, *flags], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    try:
+        # The flight needs a few seconds to boot; a command sent before it listens is simply lost.
+        deadline = time.monotonic() + 60
+        while True:
+            noop = ground("command", "NOOP", "--json", "--timeout", "2")
+            if noop.returncode == 0 or time.monotonic() > deadline:
+                break
+        assert noop.returncode == 0, noop.stderr
+        assert json.loads(noop.stdout)["completed"] is True
+
+        bad = ground("command", "SET_MODE", "SIDEWAYS")
+        assert bad.returncode == 2 and "not a valid argument" in bad.stderr and "Traceback" not in bad.stderr
+
+        refused = ground("command", "ROLLBACK", "--timeout", "5")  # slot B is empty: refused onboard
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("ROLLBACK: accepted, then failed: REFUSED slot B does not verify")
+
+        monitor = ground("monitor", "--json", "--count", "2", "--duration", "30")
+        assert monitor.returncode == 0, monitor.stderr
+        records = [json.loads(line) for line in monitor.stdout.splitlines()]
+        hks = [r for r in records if r["type"] == "housekeeping"]
+        assert len(hks) == 2 and hks[1]["cycle"] == hks[0]["cycle"] + 10
+        assert hks[-1]["cmd_accepted"] >= 1 and hks[-1]["cmd_rejected"] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0
