@@ -222,10 +222,7 @@ class Executive:
         """Minor frames one full scrub pass takes at the current budget and schedule."""
         if self.stack is None:
             return 0
-        scrubber = self.stack.scrubber
-        chunk_cost = max((c.length for c in scrubber.chunks), default=0) * len(scrubber.images)
-        per_step = max(1, self.scrub_budget // chunk_cost) if chunk_cost else 1
-        steps = math.ceil(len(scrubber.chunks) / per_step) if scrubber.chunks else 1
+        steps = self.stack.scrubber.steps_per_pass(self.scrub_budget)
         slots = sum("scrub" in s for s in self.schedule.slots)
         return math.ceil(steps * self.schedule.minor_frames / slots)
 

@@ -99,6 +99,18 @@ class Scrubber:
         """Bytes checked in one full pass over every image."""
         return sum(c.length for c in self.chunks) * len(self.images)
 
+    def steps_per_pass(self, budget_bytes: int | None = None) -> int:
+        """How many `scrub_step` calls one full pass takes at this budget (same packing rule)."""
+        budget = self.budget_bytes if budget_bytes is None else budget_bytes
+        steps, spent, in_step = 0, 0, 0
+        for chunk in self.chunks:
+            cost = chunk.length * len(self.images)
+            if in_step and spent + cost > budget:
+                steps, spent, in_step = steps + 1, 0, 0
+            spent += cost
+            in_step += 1
+        return steps + (1 if in_step else 0) or 1
+
     def scrub_step(self, budget_bytes: int | None = None) -> ScrubReport:
         budget = self.budget_bytes if budget_bytes is None else budget_bytes
         self._n["steps"] += 1

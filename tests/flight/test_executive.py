@@ -282,3 +282,19 @@ def test_boot_with_no_good_slot_is_safe_and_still_flies(store, world):
     finally:
         executive.close()
     assert executive.mode is Mode.SAFE and result.outputs is None and result.action in (0, 1, 2, 3)
+
+
+def test_scrub_period_in_housekeeping_matches_the_passes_flown(store, world):
+    executive = make_executive(store, load_config(), world)
+    obs = world.reset(0)
+    try:
+        for _ in range(120):
+            result = executive.step([obs])
+            obs, _, done = world.step(result.action)
+            if done:
+                obs = world.reset(1)
+    finally:
+        executive.close()
+    hk = executive.housekeeping()
+    assert hk.scrub_full_passes == 120 // hk.scrub_period_cycles
+    assert max(hk.cycles_since_verified_0, hk.cycles_since_verified_1, hk.cycles_since_verified_2) < hk.scrub_period_cycles
