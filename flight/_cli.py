@@ -13,7 +13,7 @@ from ._errors import SeuguardError
 from ._fly import fly, make_executive
 from ._manifest import load_manifest
 from ._recording import Recorder
-from ._replay import replay
+from ._replay import recording_header, replay
 from ._replica import Replica, check_golden
 from ._serve import UdpLink, serve
 from ._slots import SlotStore
@@ -133,13 +133,9 @@ def cmd_fly(args: argparse.Namespace) -> int:
         world_spec = _world_spec(args, store)
         world = load_world(world_spec)
         if args.record is not None:
-            recorder = Recorder(args.record, {
-                "store_root": str(Path(args.store).resolve()) if args.store else None,
-                "model": str(Path(args.model).resolve()) if args.model and not args.store else None,
-                "config_text": config_text, "config_source": config_source,
-                "redundancy": args.redundancy, "scheduling": args.scheduling,
-                "seed": args.seed, "episodes": args.episodes, "world": world_spec,
-            })
+            recorder = Recorder(args.record, recording_header(
+                store, config_text, config_source, redundancy=args.redundancy, scheduling=args.scheduling,
+                seed=args.seed, episodes=args.episodes, world=world_spec))
         executive = make_executive(store, config, world, redundancy=args.redundancy,
                                    scheduling=args.scheduling, recorder=recorder)
         show = not args.json and not args.quiet and sys.stderr.isatty()

@@ -119,6 +119,8 @@ def config_from_dict(d: Any, source: str = "config") -> FlightConfig:
         parsed.append(tuple(slot))
     if not any("comm" in slot for slot in parsed):
         raise ManifestError(f"{where}.slots: no minor frame runs 'comm'; commands would never be heard")
+    if not any("scrub" in slot for slot in parsed):
+        raise ManifestError(f"{where}.slots: no minor frame runs 'scrub'; upsets would accumulate unchecked")
     if not any("health" in slot for slot in parsed):
         raise ManifestError(f"{where}.slots: no minor frame runs 'health'")
     budgets = s.get("budgets_ms")

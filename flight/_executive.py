@@ -72,6 +72,8 @@ class Mode(enum.IntEnum):
 
 TIMING_EVERY_MAJOR_FRAMES = 10  # percentiles over the last 1000 samples are not free: not every frame
 MAX_TC_PER_COMM = 16  # a flood of telecommands waits for later comm slots instead of stretching one
+MAX_TC_QUEUE = 256
+MAX_RESULT_BYTES = 4096  # a voted output larger than this goes down as CRC, size and first bytes
 EVENTS_PER_ID_PER_MAJOR_FRAME = 8  # event filter: the rest of a burst is counted, not sent
 _EVENT_TM = {Severity.INFO: TmType.EVENT_INFO, Severity.LOW: TmType.EVENT_LOW,
              Severity.MEDIUM: TmType.EVENT_MEDIUM, Severity.HIGH: TmType.EVENT_HIGH}
@@ -133,6 +135,7 @@ class Executive:
         self._frame_crc = 0
         self._sensed_for: FlightStack | None = None
         self._reset_counters()
+        self._reset_health()
         self._booting = True
         self._boot()
         self._booting = False
@@ -150,6 +153,9 @@ class Executive:
         self._retired_suspects = [0, 0, 0]
         self._retired_scrub = dict(bytes_scrubbed=0, chunks_repaired=0, chunks_reloaded=0,
                                    chunks_unrepairable=0, full_passes=0)
+
+    def _reset_health(self) -> None:
+        """The escalation state: never touched by RESET_COUNTERS (a reset must not lift a cap)."""
         self._suspect_cycles: dict[int, deque[int]] = {r: deque() for r in range(3)}
         self._due_cycles: deque[int] = deque()
         self._rebuilds = [0, 0, 0]
@@ -216,6 +222,7 @@ class Executive:
             cycles_since_verified_1=self.cycle - self._verified_at[1],
             cycles_since_verified_2=self.cycle - self._verified_at[2],
             events=self.n["events"],
+            events_suppressed=self.n["events_suppressed"],
         )
 
     def scrub_period_cycles(self) -> int:
@@ -263,8 +270,19 @@ class Executive:
         self._pending.clear()
 
     def uplink(self, packet: bytes) -> None:
-        """A telecommand arrived; it is decoded and handled in the next comm slot."""
+        """A telecommand arrived; it is decoded and handled in the next comm slot. A full queue
+        refuses it at once (counted and reported) rather than growing without bound."""
+        if len(self.tc_queue) >= MAX_TC_QUEUE:
+            self._reject(bytes(packet[:4]).ljust(4, b"\x00"), RejectReason.QUEUE_FULL,
+                         f"{MAX_TC_QUEUE} telecommands already waiting", TmType.REJECTED)
+            return
         self.tc_queue.append(bytes(packet))
+
+    def drain_telecommands(self) -> None:
+        """Handle every queued telecommand now (at shutdown: none leaves without its report)."""
+        while self.tc_queue:  # not recorded: no frame follows them for a replay to run
+            self.handle_telecommand(self.tc_queue.popleft())
+        self.flush_telemetry()
 
     # --- modes, boot, recovery ----------------------------------------------------------------
 
@@ -330,7 +348,7 @@ class Executive:
         second = other(first)
         if not self._try_slot(second):
             self.n["rollbacks"] += 1
-            self.store.set_active(second) if self.store.writable else None
+            self.store.set_active(second)
             self.event(EventId.MODEL_ROLLBACK_HI, f"slot {first} failed at boot; flying slot {second}")
             self._set_mode(Mode.NOMINAL, f"booted slot {second}")
             return
@@ -341,6 +359,7 @@ class Executive:
             self._retire()
             self.stack.close()
             self.stack = None
+        self.slot = None  # nothing is flying; the store's active record still names the slot to retry
         self.in_vote = []
         self._vote_ids = []
         self._last_recovery_attempt = self.cycle
@@ -417,8 +436,7 @@ class Executive:
             target = other(self.slot)
             if not self._try_slot(target):
                 self.n["rollbacks"] += 1
-                if self.store.writable:
-                    self.store.set_active(target)
+                self.store.set_active(target)
                 self.event(EventId.MODEL_ROLLBACK_HI, f"rolled back to slot {target}: {reason}")
                 self._set_mode(Mode.NOMINAL, f"rolled back to slot {target}")
                 return
@@ -431,8 +449,7 @@ class Executive:
                 continue
             if not self._try_slot(slot):
                 self._ladder = 0
-                if self.store.writable:
-                    self.store.set_active(slot)
+                self.store.set_active(slot)
                 self._set_mode(Mode.NOMINAL, f"recovered on slot {slot}")
                 return
 
@@ -511,12 +528,19 @@ class Executive:
             self.n["inputs_rejected"] += 1
             self.event(EventId.INPUT_REJECTED_ERR, "sensor frame changed between capture and fan-out (CRC)")
             return None
+        engine = self.stack.engine
+        timeouts_before = engine.statistics().watchdog_timeouts if engine.watchdog_enabled else 0
         try:
-            result = self.stack.engine.infer(inputs, validated=self._sensed_for is self.stack)
+            result = engine.infer(inputs, validated=self._sensed_for is self.stack)
         except InputRejected as exc:
             self.n["inputs_rejected"] += 1
             self.event(EventId.INPUT_REJECTED_ERR, str(exc))
             return None
+        if engine.watchdog_enabled:
+            late = engine.statistics().watchdog_timeouts - timeouts_before
+            if late:
+                self.event(EventId.REPLICA_DEADLINE_ERR, f"{late} replica run(s) abandoned at the "
+                           f"{self.config.engine.watchdog_ms:g} ms deadline")
         for pos in sorted(result.suspects):
             rid = self._vote_ids[pos]
             self._suspect_cycles[rid].append(self.cycle)
@@ -532,7 +556,11 @@ class Executive:
     def _act(self, inputs: list[np.ndarray], outputs) -> Any:
         if outputs is not None:
             action = self.actuate(list(outputs))
-            data = b"\x01" + b"".join(np.ascontiguousarray(o).tobytes() for o in outputs)
+            raw = b"".join(np.ascontiguousarray(o).tobytes() for o in outputs)
+            if len(raw) <= MAX_RESULT_BYTES:
+                data = b"\x01" + raw
+            else:  # too big for one packet: its CRC and size, and the first bytes
+                data = b"\x02" + struct.pack(">II", crc32c(raw), len(raw)) + raw[:MAX_RESULT_BYTES]
         else:
             self.n["fallback_cycles"] += 1
             action = self.fallback(inputs)
@@ -679,8 +707,7 @@ class Executive:
             if failure:
                 self.event(EventId.SLOT_ACTIVATION_FAILED_ERR, f"slot {slot}: {failure}")
                 return f"slot {slot} does not verify: {failure}"
-            if self.store.writable:
-                self.store.set_active(slot)
+            self.store.set_active(slot)
             if code is CommandCode.ROLLBACK:
                 self.n["rollbacks"] += 1
             self.commanded_safe = False

@@ -175,15 +175,19 @@ def _io(d: Any, where: str) -> IOSpec:
     name = _need(d, "name", str, where)
     rng = d.get("range")
     if rng is not None:
+        bad = ManifestError(f"{where}.range: must be [low, high] finite with low <= high, got {rng!r}")
         if (
             not isinstance(rng, list)
             or len(rng) != 2
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
-            or not all(math.isfinite(v) for v in rng)
-            or rng[0] > rng[1]
         ):
-            raise ManifestError(f"{where}.range: must be [low, high] finite with low <= high, got {rng!r}")
-        rng = (float(rng[0]), float(rng[1]))
+            raise bad
+        try:
+            rng = (float(rng[0]), float(rng[1]))
+        except OverflowError:  # an integer beyond any float
+            raise bad from None
+        if not all(math.isfinite(v) for v in rng) or rng[0] > rng[1]:
+            raise bad
     return IOSpec(
         name=name,
         dtype=_dtype(_need(d, "dtype", str, where), f"{where}.dtype"),

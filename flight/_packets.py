@@ -20,7 +20,8 @@ Telemetry (same APID; the 8-byte PUS time field carries the cycle counter, never
   3,25                 housekeeping, once per major frame (`Housekeeping`, deterministic)
   3,26                 timing report (wall-clock jitter and overruns; outside the telemetry digest)
   5,1..4               events by severity
-  128,128              voted inference result of a cycle
+  128,128              voted inference result of a cycle: 0x00 (fallback flew), 0x01 + output bytes,
+                       or 0x02 + CRC-32C u32 + size u32 + first 4096 bytes for large outputs
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class RejectReason(enum.IntEnum):
     BAD_ARGUMENT = 7  # an argument outside its limits
     MALFORMED = 8  # headers that spacepackets cannot parse (e.g. not PUS-C)
     REFUSED = 9  # a valid command that could not be executed (e.g. the slot failed verification)
+    QUEUE_FULL = 10  # arrived while the telecommand queue was full
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,7 @@ class Housekeeping:
     cycles_since_verified_1: int
     cycles_since_verified_2: int
     events: int
+    events_suppressed: int  # events the per-id filter held back (a burst)
 
     def pack(self) -> bytes:
         return struct.pack(self.FORMAT, *(min(getattr(self, f.name), _max(i)) for i, f in enumerate(fields(self))))

@@ -9,6 +9,7 @@ naming the active slot, protected by its own CRC-32C and written atomically (tem
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -25,10 +26,12 @@ def other(slot: str) -> str:
 
 
 class SlotStore:
-    def __init__(self, root: Path | None, single: Path | None = None):
+    def __init__(self, root: Path | None, single: Path | None = None, pinned_active: str | None = None):
         self.root = Path(root) if root is not None else None
         self._single = Path(single) if single is not None else None
-        self._active_in_memory = "A"
+        # A pinned store (replay) reads the slots but keeps its active record in memory only.
+        self._pinned = pinned_active is not None
+        self._active_in_memory = pinned_active or "A"
         self.active_record_faults = 0  # times the active record was unreadable and A was assumed
 
     @classmethod
@@ -42,9 +45,26 @@ class SlotStore:
             raise ManifestError(f"{root}: model store folder does not exist")
         return cls(root)
 
-    @property
-    def writable(self) -> bool:
-        return self.root is not None
+    def pinned(self, active: str) -> "SlotStore":
+        """The same slots with the active record held in memory from `active` (for replay: never
+        writes to the flight's store, and starts from the slot the recorded flight started on)."""
+        if active not in SLOTS:
+            raise ManifestError(f"active slot must be A or B, got {active!r}")
+        return SlotStore(self.root, self._single, pinned_active=active)
+
+    def fingerprint(self) -> dict[str, str | None]:
+        """sha256 over each slot's files (None for an empty slot): what a replay must find again."""
+        out: dict[str, str | None] = {}
+        for slot in SLOTS:
+            d = self.slot_dir(slot)
+            if d is None:
+                out[slot] = None
+                continue
+            h = hashlib.sha256()
+            for name in sorted(p.name for p in d.iterdir() if p.is_file()):
+                h.update(name.encode() + b"\0" + (d / name).read_bytes())
+            out[slot] = h.hexdigest()
+        return out
 
     def slot_dir(self, slot: str) -> Path | None:
         if slot not in SLOTS:
@@ -59,7 +79,7 @@ class SlotStore:
         return f"slot {slot} ({d})" if d is not None else f"slot {slot} (empty)"
 
     def active(self) -> str:
-        if self.root is None:
+        if self.root is None or self._pinned:
             return self._active_in_memory
         path = self.root / "active"
         try:
@@ -76,7 +96,7 @@ class SlotStore:
         """Record the active slot atomically; a crash leaves the old record or the new one."""
         if slot not in SLOTS:
             raise ValueError(f"slot must be A or B, got {slot!r}")
-        if self.root is None:
+        if self.root is None or self._pinned:
             self._active_in_memory = slot
             return
         data = json.dumps({"slot": slot, "crc32c": crc32c(slot.encode())}).encode()

@@ -16,6 +16,7 @@ unrecoverable error, never a silent guess.
 from __future__ import annotations
 
 import enum
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -116,10 +117,15 @@ class TMREngine:
             scheduling = Scheduling.POOLED if t >= POOLED_THRESHOLD_S and len(replicas) > 1 else Scheduling.SERIAL
         self.scheduling = scheduling
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="replica") if scheduling is Scheduling.POOLED else None
+        self._count_lock = threading.Lock()
         # One watchdog per concurrently running replica (pooled runs two at once).
         n_dogs = 2 if self._pool is not None else 1
         self._watchdogs = [Watchdog(watchdog_s) for _ in range(n_dogs)] if watchdog_s > 0 else []
         self.reset_statistics()
+
+    @property
+    def watchdog_enabled(self) -> bool:
+        return bool(self._watchdogs)
 
     def reset_statistics(self) -> None:
         self._n = dict(inferences=0, votes_unanimous=0, votes_corrected=0, votes_failed=0, reexecutions=0,
@@ -153,10 +159,8 @@ class TMREngine:
                 watchdog.arm(replica.run_options)
             outputs = replica.compute()
         except Exception:  # a replica that crashes or overruns is outvoted, never fatal
-            if replica.run_options.terminate:
-                self._n["watchdog_timeouts"] += 1
-            else:
-                self._n["replica_errors"] += 1
+            with self._count_lock:  # the pooled worker counts too
+                self._n["watchdog_timeouts" if replica.run_options.terminate else "replica_errors"] += 1
             return None
         finally:
             if watchdog is not None:

@@ -21,27 +21,30 @@ class Watchdog:
         self.deadline_s = deadline_s
         self._clock = clock
         self._armed: tuple[float, ort.RunOptions] | None = None
+        self._lock = threading.Lock()  # so a late watchdog can never terminate the next, fresh run
         self.fired = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
         self._thread.start()
 
     def arm(self, run_options: ort.RunOptions) -> None:
-        run_options.terminate = False
-        self._armed = (self._clock(), run_options)
+        with self._lock:
+            run_options.terminate = False
+            self._armed = (self._clock(), run_options)
 
     def disarm(self) -> None:
-        self._armed = None
+        with self._lock:
+            self._armed = None
 
     def _watch(self) -> None:
         period = max(self.deadline_s / 4, 0.0005)
         while not self._stop.wait(period):
-            armed = self._armed
-            if armed is not None and self._clock() - armed[0] > self.deadline_s:
-                armed[1].terminate = True
-                if self._armed is armed:
+            with self._lock:
+                armed = self._armed
+                if armed is not None and self._clock() - armed[0] > self.deadline_s:
+                    armed[1].terminate = True
                     self._armed = None
-                self.fired += 1
+                    self.fired += 1
 
     def close(self) -> None:
         self._stop.set()

@@ -298,3 +298,37 @@ def test_scrub_period_in_housekeeping_matches_the_passes_flown(store, world):
     hk = executive.housekeeping()
     assert hk.scrub_full_passes == 120 // hk.scrub_period_cycles
     assert max(hk.cycles_since_verified_0, hk.cycles_since_verified_1, hk.cycles_since_verified_2) < hk.scrub_period_cycles
+
+
+def test_replay_starts_from_the_recorded_slot_and_never_writes_the_store(store, world, tmp_path):
+    from flight._replay import recording_header
+
+    shutil.copytree(LANDER, store.root / "B")
+    corrupt_file(store.root / "A" / "model.onnx")  # boot will fall back to B and record it active
+    log = tmp_path / "flight.log"
+    config_text = (ROOT / "flight" / "config" / "default.yaml").read_text()
+    recorder = Recorder(log, recording_header(store, config_text, "default.yaml", scheduling="serial"))
+    executive = make_executive(store, load_config(), world, recorder=recorder, scheduling="serial")
+    try:
+        summary = fly(executive, world, episodes=1, seed=2)
+    finally:
+        executive.close()
+        recorder.close()
+    assert store.active() == "B" and summary.final_mode == "NOMINAL"
+    active_record = (store.root / "active").read_bytes()
+    replayed = replay(log)
+    assert replayed["telemetry_sha256"] == summary.telemetry_sha256
+    assert (store.root / "active").read_bytes() == active_record
+
+
+def test_replay_refuses_a_store_that_changed_since_the_recording(store, world, tmp_path):
+    from flight import RecordingError
+    from flight._replay import recording_header
+
+    log = tmp_path / "flight.log"
+    config_text = (ROOT / "flight" / "config" / "default.yaml").read_text()
+    recorder = Recorder(log, recording_header(store, config_text, "default.yaml"))
+    recorder.close()
+    shutil.copytree(LANDER, store.root / "B")
+    with pytest.raises(RecordingError, match=r"slot B of the model store changed since the recording$"):
+        replay(log)
