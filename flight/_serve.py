@@ -1,25 +1,46 @@
-"""`flight serve`: the executive in real time, with telecommands and telemetry over UDP on loopback.
+"""`flight serve`: the executive in real time, with telecommands in and telemetry out over a link.
 
 Each minor frame starts on its deadline (`minor_frame_hz`); a frame that starts late counts toward
 the jitter statistics and, when a whole frame was lost, the skipped-slot counter. Before each frame
-every datagram waiting on the telecommand port is uplinked; after it, released telemetry is sent to
-the telemetry port. On SIGTERM or SIGINT the current frame finishes, every queued packet is sent,
-and the program exits 0.
+every telecommand waiting on the link is uplinked; after it, released telemetry is sent. A
+command's verification reports also go back to the address it came from, so `ground command` can
+hear its acknowledgement while `ground monitor` holds the telemetry port.
+
+On SIGTERM or SIGINT (or `stop` being set) the current frame finishes, telecommands already taken
+off the link are handled, every queued packet is sent, and `serve` returns.
+
+Links: `UdpLink` (loopback ports, the real thing) and `QueueLink` (in-process queues, for tests and
+embedding): the same loop runs over either.
 """
 
 from __future__ import annotations
 
-import math
+import queue
 import signal
 import socket
-import sys
+import threading
 import time
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 from ._executive import Executive
+from ._packets import TmType
 from ._world import World
 
 MAX_DATAGRAM = 65535
+_VERIFICATION_SERVICE = TmType.ACCEPTED.value[0]
+_FINAL_SUBTYPES = {TmType.REJECTED.value[1], TmType.COMPLETED.value[1], TmType.FAILED.value[1]}
+_REQUEST_ID = slice(21, 25)  # 6-byte primary header, 15-byte PUS-C TM secondary header
+
+
+class Link(Protocol):
+    def receive(self) -> list[tuple[bytes, Any]]:
+        """Every telecommand waiting now, each with the address to reply to (or None)."""
+
+    def send(self, packet: bytes) -> None:
+        """One telemetry packet to the telemetry destination."""
+
+    def reply(self, packet: bytes, address: Any) -> None:
+        """One verification report back to the sender of its telecommand."""
 
 
 class UdpLink:
@@ -27,54 +48,101 @@ class UdpLink:
 
     def __init__(self, host: str, tc_port: int, tm_port: int):
         self.tm_address = (host, tm_port)
-        self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.rx.bind((host, tc_port))
-        self.rx.setblocking(False)
-        self.tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, tc_port))
+        self.sock.setblocking(False)
+        self.send_errors = 0
 
-    def receive(self) -> list[bytes]:
+    def receive(self) -> list[tuple[bytes, Any]]:
         packets = []
         while True:
             try:
-                data, _ = self.rx.recvfrom(MAX_DATAGRAM)
+                data, address = self.sock.recvfrom(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 return packets
-            packets.append(data)
+            except OSError:  # e.g. ICMP port unreachable reported on this socket: nothing to read
+                continue
+            packets.append((data, address))
+
+    def _sendto(self, packet: bytes, address) -> None:
+        try:
+            self.sock.sendto(packet, address)
+        except OSError:
+            self.send_errors += 1  # nobody listening: telemetry is fire-and-forget, but counted
 
     def send(self, packet: bytes) -> None:
-        try:
-            self.tx.sendto(packet, self.tm_address)
-        except OSError:
-            pass  # nobody listening (ICMP refused on loopback): telemetry is fire-and-forget
+        self._sendto(packet, self.tm_address)
+
+    def reply(self, packet: bytes, address) -> None:
+        if address != self.tm_address:
+            self._sendto(packet, address)
 
     def close(self) -> None:
-        self.rx.close()
-        self.tx.close()
+        self.sock.close()
+
+
+class QueueLink:
+    """In-process link: put telecommands on `uplink`, read telemetry from `downlink`."""
+
+    def __init__(self) -> None:
+        self.uplink: queue.Queue[bytes] = queue.Queue()
+        self.downlink: queue.Queue[bytes] = queue.Queue()
+
+    def receive(self) -> list[tuple[bytes, Any]]:
+        packets = []
+        while True:
+            try:
+                packets.append((self.uplink.get_nowait(), None))
+            except queue.Empty:
+                return packets
+
+    def send(self, packet: bytes) -> None:
+        self.downlink.put(packet)
+
+    def reply(self, packet: bytes, address: Any) -> None:
+        pass  # everything already goes down `downlink`
+
+    def close(self) -> None:
+        pass
 
 
 def serve(
     executive: Executive,
     world: World,
-    link: UdpLink,
+    link: Link,
     seed: int = 0,
     max_cycles: int = 0,
+    stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Run until SIGTERM/SIGINT (or `max_cycles` if > 0); return the cycles run."""
-    stop = False
-
-    def request_stop(signum, frame):
-        nonlocal stop
-        stop = True
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    """Run until SIGTERM/SIGINT, `stop`, or `max_cycles` frames (if > 0); return the cycles run.
+    Signal handlers are installed only when called from the main thread."""
+    stop = stop or threading.Event()
     period = executive.schedule.minor_frame_s
-    episode = 0
-    obs = world.reset(seed)
-    next_start = clock()
+    replies: dict[bytes, Any] = {}
+    previous: dict[int, Any] = {}
+
+    def transmit() -> None:
+        while executive.outbox:
+            packet = executive.outbox.popleft()
+            link.send(packet)
+            if len(packet) >= _REQUEST_ID.stop and packet[7] == _VERIFICATION_SERVICE:
+                rid = packet[_REQUEST_ID]
+                address = replies.get(rid)
+                if address is not None:
+                    link.reply(packet, address)
+                    if packet[8] in _FINAL_SUBTYPES:
+                        del replies[rid]
+
     try:
-        while not stop and (max_cycles <= 0 or executive.cycle < max_cycles):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGTERM, signal.SIGINT):
+                previous[s] = signal.signal(s, lambda signum, frame: stop.set())
+        episode = 0
+        obs = world.reset(seed)
+        next_start = clock()
+        while not stop.is_set() and (max_cycles <= 0 or executive.cycle < max_cycles):
             now = clock()
             if now < next_start:
                 sleep(next_start - now)
@@ -83,19 +151,22 @@ def serve(
             skipped = int(lateness // period) if lateness >= period else 0
             executive.note_lateness(lateness - skipped * period, skipped)
             next_start += (skipped + 1) * period
-            for packet in link.receive():
+            for packet, address in link.receive():
+                if address is not None:
+                    replies[bytes(packet[:4])] = address
+                    if len(replies) > 1024:  # senders that never get a final report: forget the oldest
+                        del replies[next(iter(replies))]
                 executive.uplink(packet)
             result = executive.step([obs])
             obs, _reward, done = world.step(result.action)
             if done:
                 episode += 1
                 obs = world.reset(seed + episode)
-            while executive.outbox:
-                link.send(executive.outbox.popleft())
+            transmit()
+        executive.drain_telecommands()  # commands already taken off the link get their reports
     finally:
-        executive.close()  # flushes every generated packet to the outbox
-        while executive.outbox:
-            link.send(executive.outbox.popleft())
+        executive.close()  # releases every generated packet to the outbox
+        transmit()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return executive.cycle

@@ -44,11 +44,14 @@ def _command_args(code: CommandCode, words: list[str]) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _open_link(args: argparse.Namespace) -> GroundLink:
+def _open_link(args: argparse.Namespace, whole_stream: bool) -> GroundLink:
+    """The monitor listens on the telemetry port; a command listens on a port of its own for the
+    replies to it, so it never takes packets away from a running monitor."""
+    tm_port = args.tm_port if whole_stream else None
     try:
-        return GroundLink(args.host, args.tc_port, args.tm_port)
+        return GroundLink(args.host, args.tc_port, tm_port)
     except OSError as exc:
-        raise SeuguardError(f"cannot listen for telemetry on {args.host}:{args.tm_port} ({exc.strerror})") from None
+        raise SeuguardError(f"cannot listen for telemetry on {args.host}:{tm_port} ({exc.strerror})") from None
 
 
 def cmd_command(args: argparse.Namespace) -> int:
@@ -64,7 +67,7 @@ def cmd_command(args: argparse.Namespace) -> int:
         print(f"ground: error: {exc}", file=sys.stderr)
         return 2
     try:
-        link = _open_link(args)
+        link = _open_link(args, whole_stream=False)
     except SeuguardError as exc:
         print(f"ground: error: {exc}", file=sys.stderr)
         return 1
@@ -85,7 +88,7 @@ def cmd_command(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     try:
-        link = _open_link(args)
+        link = _open_link(args, whole_stream=True)
     except SeuguardError as exc:
         print(f"ground: error: {exc}", file=sys.stderr)
         return 1
@@ -207,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_package)
 
-    def link_flags(p):
+    def link_flags(p, tm_help="UDP port telemetry arrives on (default 10026)"):
         p.add_argument("--tc-port", type=int, default=10025, help="flight's telecommand UDP port (default 10025)")
-        p.add_argument("--tm-port", type=int, default=10026, help="UDP port telemetry arrives on (default 10026)")
+        p.add_argument("--tm-port", type=int, default=10026, help=tm_help)
         p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
 
     p = sub.add_parser("command", help="send one telecommand and print its acknowledgement",
@@ -219,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "only when the command completed.")
     p.add_argument("name", help="command name, e.g. NOOP")
     p.add_argument("args", nargs="*", help="command arguments")
-    link_flags(p)
+    link_flags(p, "the flight's telemetry port (default 10026); a command does not bind it: its "
+                  "reports come back to the port it sent from, so a running monitor keeps the stream")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reports (default 5)")
     p.add_argument("--seq", type=int, help="packet sequence count (default: derived from the clock)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

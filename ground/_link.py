@@ -19,16 +19,18 @@ from flight import (
 
 
 class GroundLink:
-    def __init__(self, host: str, tc_port: int, tm_port: int):
+    """One UDP socket: bound to the telemetry port to hear the whole stream (`ground monitor`), or
+    to a free port (`tm_port=None`) to hear only the replies to its own commands (`ground
+    command`), so both programs can run at once."""
+
+    def __init__(self, host: str, tc_port: int, tm_port: int | None):
         self.tc_address = (host, tc_port)
         self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.rx.bind((host, tm_port))
-        self.tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rx.bind((host, tm_port or 0))
         self.undecodable = 0
 
     def send(self, packet: bytes) -> None:
-        self.tx.sendto(packet, self.tc_address)
+        self.rx.sendto(packet, self.tc_address)
 
     def receive(self, timeout: float) -> TmPacket | None:
         """The next decodable telemetry packet, or None after `timeout` seconds."""
@@ -42,6 +44,8 @@ class GroundLink:
                 data, _ = self.rx.recvfrom(65535)
             except (socket.timeout, TimeoutError):
                 return None
+            except ConnectionRefusedError:  # our last command hit a closed port (ICMP): keep waiting
+                continue
             try:
                 return decode_tm(data)
             except PacketError:
@@ -49,7 +53,6 @@ class GroundLink:
 
     def close(self) -> None:
         self.rx.close()
-        self.tx.close()
 
 
 @dataclass(frozen=True)
@@ -89,5 +92,6 @@ def send_command(link: GroundLink, code: CommandCode, args: tuple[int, ...], seq
         elif tm.type is TmType.COMPLETED:
             return CommandOutcome(code.name, True, True, "", "", tm.cycle)
         else:
-            return CommandOutcome(code.name, tm.type is TmType.FAILED, False, RejectReason(reason).name, detail, tm.cycle)
+            name = RejectReason(reason).name if reason in RejectReason._value2member_map_ else f"reason {reason}"
+            return CommandOutcome(code.name, tm.type is TmType.FAILED, False, name, detail, tm.cycle)
     return CommandOutcome(code.name, accepted, False, "TIMEOUT", f"no report within {timeout:g} s", -1)

@@ -27,7 +27,7 @@ def _table(hk: Housekeeping | None, timing: TimingReport | None, events: list[st
     else:
         for key, value in asdict(hk).items():
             if key == "mode":
-                value = Mode(value).name
+                value = Mode(value).name if value in Mode._value2member_map_ else f"unknown {value}"
             elif key == "active_slot":
                 value = {0: "A", 1: "B"}.get(value, "none")
             elif key == "replicas_in_vote":
@@ -79,6 +79,7 @@ def monitor(link: GroundLink, count: int = 0, duration: float = 0.0, json_out: I
                     event_id, text = decode_event(tm.data)
                     name = EventId(event_id).name if event_id in EventId._value2member_map_ else str(event_id)
                     events.append(f"[{tm.cycle}] {name}: {text}")
+                    del events[:-100]  # the table shows the last few; keep memory bounded
                     if json_out is not None:
                         json_out.write(json.dumps({"type": "event", "cycle": tm.cycle, "id": name, "text": text}) + "\n")
                         json_out.flush()

@@ -11,8 +11,22 @@ import sys
 import time
 from pathlib import Path
 
-from flight import CommandCode, Housekeeping, TmType
+import queue
+import threading
+
+from flight import (
+    CommandCode,
+    Housekeeping,
+    SlotStore,
+    TmType,
+    decode_tm,
+    encode_command,
+    load_config,
+    make_executive,
+)
+from flight._serve import QueueLink, serve
 from ground._link import GroundLink, send_command
+from sim.lunar_lander import LunarLanderWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +43,8 @@ def free_udp_ports(n: int) -> list[int]:
 
 def test_serve_answers_noop_sends_housekeeping_and_stops_on_sigterm_losing_nothing():
     tc_port, tm_port = free_udp_ports(2)
-    link = GroundLink("127.0.0.1", tc_port, tm_port)  # listening before the flight starts sending
+    stream = GroundLink("127.0.0.1", tc_port, tm_port)  # listening before the flight starts sending
+    commands = GroundLink("127.0.0.1", tc_port, None)  # hears only the replies to its commands
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "flight", "serve", "--model", str(ROOT / "models" / "lander-discrete"),
@@ -38,28 +53,30 @@ def test_serve_answers_noop_sends_housekeeping_and_stops_on_sigterm_losing_nothi
     )
     try:
         # Wait until the flight is up: its first telemetry arrives.
-        first = link.receive(timeout=30.0)
+        first = stream.receive(timeout=30.0)
         assert first is not None, "no telemetry from flight serve within 30 s"
         received = [first]
-        outcome = send_command(link, CommandCode.NOOP, (), seq_count=77, timeout=10.0, seen=received)
+        outcome = send_command(commands, CommandCode.NOOP, (), seq_count=77, timeout=10.0)
         assert outcome.accepted and outcome.completed and outcome.reason == ""
-        # Collect a few major frames of telemetry.
+        # Collect a few major frames of telemetry: the NOOP's reports are in the stream too.
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline and sum(p.type is TmType.HOUSEKEEPING for p in received) < 2:
-            tm = link.receive(timeout=1.0)
+            tm = stream.receive(timeout=1.0)
             if tm is not None:
                 received.append(tm)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
-        while (tm := link.receive(timeout=1.0)) is not None:
+        while (tm := stream.receive(timeout=1.0)) is not None:
             received.append(tm)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        link.close()
+        stream.close()
+        commands.close()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+    assert TmType.COMPLETED in {p.type for p in received}
     hks = [Housekeeping.unpack(p.data) for p in received if p.type is TmType.HOUSEKEEPING]
     assert len(hks) >= 2 and hks[-1].cmd_accepted >= 1 and hks[-1].mode == 0
     # Nothing lost: the telemetry sequence counts run without a gap from the first packet heard to
@@ -69,6 +86,42 @@ def test_serve_answers_noop_sends_housekeeping_and_stops_on_sigterm_losing_nothi
     last_cycle = int(stderr.strip().splitlines()[-1].split()[3])
     results = [p for p in received if p.type is TmType.RESULT]
     assert results[-1].cycle == last_cycle
+
+
+def test_serve_over_an_in_process_queue_in_a_thread():
+    """The same loop over QueueLink: no sockets, no signals (not the main thread), stopped by an event."""
+    shutil_store = SlotStore.single(ROOT / "models" / "lander-discrete")
+    world = LunarLanderWorld()
+    executive = make_executive(shutil_store, load_config(), world)
+    link = QueueLink()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(executive, world, link), kwargs={"stop": stop})
+    thread.start()
+    try:
+        link.uplink.put(encode_command(CommandCode.NOOP, seq_count=1))
+        link.uplink.put(b"\x17 not a packet")
+        packets = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sum(p.type is TmType.HOUSEKEEPING for p in packets) < 1:
+            try:
+                packets.append(decode_tm(link.downlink.get(timeout=1)))
+            except queue.Empty:
+                pass
+        # Queued at the very end: handled at shutdown, with their reports, although no comm slot follows.
+        link.uplink.put(encode_command(CommandCode.NOOP, seq_count=2))
+        time.sleep(0.1)
+        stop.set()
+        thread.join(timeout=20)
+        assert not thread.is_alive()
+        while not link.downlink.empty():
+            packets.append(decode_tm(link.downlink.get()))
+    finally:
+        stop.set()
+        world.close()
+    types = [p.type for p in packets]
+    assert TmType.HOUSEKEEPING in types and types.count(TmType.REJECTED) == 1
+    assert types.count(TmType.COMPLETED) == 2
+    assert executive.housekeeping().cmd_accepted == 2 and executive.housekeeping().cmd_rejected == 1
 
 
 def test_ground_command_and_monitor_programs_talk_to_serve():
@@ -97,16 +150,21 @@ def test_ground_command_and_monitor_programs_talk_to_serve():
         bad = ground("command", "SET_MODE", "SIDEWAYS")
         assert bad.returncode == 2 and "not a valid argument" in bad.stderr and "Traceback" not in bad.stderr
 
+        monitor_proc = subprocess.Popen(  # the monitor holds the stream while commands come and go
+            [sys.executable, "-m", "ground", "monitor", "--json", "--duration", "8", *flags],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
         refused = ground("command", "ROLLBACK", "--timeout", "5")  # slot B is empty: refused onboard
         assert refused.returncode == 1
         assert refused.stderr.startswith("ROLLBACK: accepted, then failed: REFUSED slot B does not verify")
 
-        monitor = ground("monitor", "--json", "--count", "2", "--duration", "30")
-        assert monitor.returncode == 0, monitor.stderr
-        records = [json.loads(line) for line in monitor.stdout.splitlines()]
+        out, err = monitor_proc.communicate(timeout=60)
+        assert monitor_proc.returncode == 0, err
+        records = [json.loads(line) for line in out.splitlines()]
         hks = [r for r in records if r["type"] == "housekeeping"]
-        assert len(hks) == 2 and hks[1]["cycle"] == hks[0]["cycle"] + 10
+        assert len(hks) >= 10 and all(b["cycle"] == a["cycle"] + 10 for a, b in zip(hks, hks[1:]))
         assert hks[-1]["cmd_accepted"] >= 1 and hks[-1]["cmd_rejected"] == 1
+        assert any(r["type"] == "event" and r["id"] == "TC_REJECTED_ERR" for r in records)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
