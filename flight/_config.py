@@ -53,6 +53,7 @@ class HealthConfig:
     due_limit: int
     due_window: int
     recovery_period: int
+    ladder_cooldown: int
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ def config_from_dict(d: Any, source: str = "config") -> FlightConfig:
         due_limit=_number(h, "due_limit", where, 1, 10_000, integer=True),
         due_window=_number(h, "due_window", where, 1, 10_000_000, integer=True),
         recovery_period=_number(h, "recovery_period", where, 1, 10_000_000, integer=True),
+        ladder_cooldown=_number(h, "ladder_cooldown", where, 1, 100_000_000, integer=True),
     )
     return FlightConfig(schedule, engine, health, source)
 

@@ -161,6 +161,7 @@ class Executive:
         self._rebuilds = [0, 0, 0]
         self._verified_at = [self.cycle] * 3
         self._ladder = 0
+        self._last_escalation = self.cycle
         self._last_recovery_attempt = self.cycle
 
     def _fold_current(self, engine: dict[str, int], suspects: list[int], scrub: dict[str, int]) -> None:
@@ -423,6 +424,7 @@ class Executive:
 
     def _escalate_model(self, reason: str) -> None:
         """The model-level ladder: reload → roll back to the other slot → SAFE."""
+        self._last_escalation = self.cycle
         if self._ladder == 0 and self.slot is not None:
             self._ladder = 1
             failure = self._reload_model()
@@ -616,6 +618,9 @@ class Executive:
                 why = f"{why} after {self._rebuilds[rid]} rebuilds"
             self._quarantine(rid, why)  # one step of the ladder per health slot
             return
+        # A model that has flown cleanly for the cooldown earns the full ladder back (reload first).
+        if self._ladder and self.cycle - self._last_escalation >= h.ladder_cooldown and not self._due_cycles:
+            self._ladder = 0
         # Per model: repeated detected-unrecoverable results.
         while self._due_cycles and self._due_cycles[0] <= self.cycle - h.due_window:
             self._due_cycles.popleft()
@@ -675,6 +680,8 @@ class Executive:
                 return ""
             if target is Mode.NOMINAL:
                 self.commanded_safe = False
+                if self.mode is Mode.NOMINAL and self.stack is not None and len(self.in_vote) == len(self.stack.replicas):
+                    return ""  # already there: no reboot in the middle of a comm slot
                 slot = self.slot or self.store.active()
                 failure = self._try_slot(slot)
                 if failure:

@@ -73,9 +73,12 @@ class Recorder:
 
     def frame(self, cycle: int, inputs: list[np.ndarray]) -> None:
         self._write(FRAME, cycle, _pack_arrays(inputs))
+        if cycle % 64 == 0:  # a crash loses at most the last few frames, not the buffer
+            self._f.flush()
 
     def telecommand(self, cycle: int, packet: bytes) -> None:
         self._write(TELECOMMAND, cycle, bytes(packet))
+        self._f.flush()
 
     def close(self) -> None:
         if not self._f.closed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -332,3 +333,68 @@ def test_replay_refuses_a_store_that_changed_since_the_recording(store, world, t
     shutil.copytree(LANDER, store.root / "B")
     with pytest.raises(RecordingError, match=r"slot B of the model store changed since the recording$"):
         replay(log)
+
+
+class NoMajorityDuring(Instrument):
+    """Computation upsets: replicas 0 and 1 give different wrong outputs in the given cycles."""
+
+    def __init__(self, cycles):
+        self.cycles, self.cycle = set(cycles), 0
+
+    def cycle_start(self, cycle, executive):
+        self.cycle = cycle
+
+    def after_replica(self, engine, replica, outputs):
+        if self.cycle in self.cycles and replica.index in (0, 1):
+            outputs[0][...] += 1.0 + replica.index
+
+
+def health_config(**health):
+    import yaml
+
+    from flight import config_from_dict
+    from flight._config import read_config_text
+
+    d = yaml.safe_load(read_config_text()[0])
+    d["health"].update(health)
+    return config_from_dict(d, "test")
+
+
+def test_repeated_unrecoverable_results_reload_the_model_then_cool_down(store, world):
+    config = health_config(ladder_cooldown=200, due_limit=3, due_window=50)
+    bursts = list(range(20, 24)) + list(range(400, 404))  # two short bursts far apart
+    executive = make_executive(store, config, world, [NoMajorityDuring(bursts)])
+    obs = world.reset(0)
+    try:
+        for _ in range(450):
+            result = executive.step([obs])
+            obs, _, done = world.step(result.action)
+            if done:
+                obs = world.reset(executive.cycle)
+    finally:
+        executive.close()
+    reloads = events(executive, EventId.MODEL_RELOADED_INF)
+    # Each burst climbs one rung (reload), because the ladder cooled down in between; without the
+    # cooldown the second burst would have tried slot B (empty) and ended in SAFE.
+    assert len(reloads) == 2
+    assert all(re.fullmatch(r"slot A reloaded: \d+ unrecoverable results in 50 cycles", r) for r in reloads)
+    assert executive.mode is Mode.NOMINAL and executive.housekeeping().model_reloads == 2
+    assert executive.housekeeping().fallback_cycles == 8  # the unrecoverable cycles flew the fallback
+
+
+def test_without_cooldown_a_second_burst_climbs_to_rollback_and_safe(store, world):
+    config = health_config(ladder_cooldown=100_000, due_limit=3, due_window=50)
+    bursts = list(range(20, 24)) + list(range(400, 404))
+    executive = make_executive(store, config, world, [NoMajorityDuring(bursts)])
+    obs = world.reset(0)
+    try:
+        for _ in range(450):
+            result = executive.step([obs])
+            obs, _, done = world.step(result.action)
+            if done:
+                obs = world.reset(executive.cycle)
+    finally:
+        executive.close()
+    assert len(events(executive, EventId.MODEL_RELOADED_INF)) == 1
+    assert any(t.startswith("slot B: slot B is empty") for t in events(executive, EventId.BOOT_FAILED_ERR))
+    assert executive.mode is Mode.SAFE
