@@ -51,6 +51,18 @@ def corrupt_file(path: Path, offset: int = 200) -> None:
     path.write_bytes(bytes(data))
 
 
+def run_cycles(executive: Executive, world, cycles: int):
+    """Step the executive `cycles` frames in the world, starting new episodes as needed."""
+    obs = world.reset(0)
+    result = None
+    for _ in range(cycles):
+        result = executive.step([obs])
+        obs, _, done = world.step(result.action)
+        if done:
+            obs = world.reset(executive.cycle)
+    return result
+
+
 def events(executive: Executive, event_id: EventId) -> list[str]:
     return [e.text for e in executive.events if e.id is event_id]
 
@@ -200,17 +212,13 @@ def test_damaged_recording_is_refused(store, world, tmp_path):
 
 def test_commanded_safe_flies_the_fallback_until_commanded_nominal(store, world):
     executive = make_executive(store, load_config(), world)
-    obs = world.reset(0)
     try:
         executive.uplink(encode_command(CommandCode.SET_MODE, (2,), seq_count=1))
-        for _ in range(200):  # far beyond the recovery period: a commanded SAFE stays SAFE
-            result = executive.step([obs])
-            obs, _, done = world.step(result.action)
-            if done:
-                obs = world.reset(1)
+        # Far beyond the recovery period: a commanded SAFE stays SAFE.
+        result = run_cycles(executive, world, 200)
         assert executive.mode is Mode.SAFE and result.outputs is None
         executive.uplink(encode_command(CommandCode.SET_MODE, (0,), seq_count=2))
-        executive.step([obs])
+        run_cycles(executive, world, 1)
         assert executive.mode is Mode.NOMINAL
     finally:
         executive.close()
@@ -287,13 +295,8 @@ def test_boot_with_no_good_slot_is_safe_and_still_flies(store, world):
 
 def test_scrub_period_in_housekeeping_matches_the_passes_flown(store, world):
     executive = make_executive(store, load_config(), world)
-    obs = world.reset(0)
     try:
-        for _ in range(120):
-            result = executive.step([obs])
-            obs, _, done = world.step(result.action)
-            if done:
-                obs = world.reset(1)
+        run_cycles(executive, world, 120)
     finally:
         executive.close()
     hk = executive.housekeeping()
@@ -364,13 +367,8 @@ def test_repeated_unrecoverable_results_reload_the_model_then_cool_down(store, w
     config = health_config(ladder_cooldown=200, due_limit=3, due_window=50)
     bursts = list(range(20, 24)) + list(range(400, 404))  # two short bursts far apart
     executive = make_executive(store, config, world, [NoMajorityDuring(bursts)])
-    obs = world.reset(0)
     try:
-        for _ in range(450):
-            result = executive.step([obs])
-            obs, _, done = world.step(result.action)
-            if done:
-                obs = world.reset(executive.cycle)
+        run_cycles(executive, world, 450)
     finally:
         executive.close()
     reloads = events(executive, EventId.MODEL_RELOADED_INF)
@@ -386,13 +384,8 @@ def test_without_cooldown_a_second_burst_climbs_to_rollback_and_safe(store, worl
     config = health_config(ladder_cooldown=100_000, due_limit=3, due_window=50)
     bursts = list(range(20, 24)) + list(range(400, 404))
     executive = make_executive(store, config, world, [NoMajorityDuring(bursts)])
-    obs = world.reset(0)
     try:
-        for _ in range(450):
-            result = executive.step([obs])
-            obs, _, done = world.step(result.action)
-            if done:
-                obs = world.reset(executive.cycle)
+        run_cycles(executive, world, 450)
     finally:
         executive.close()
     assert len(events(executive, EventId.MODEL_RELOADED_INF)) == 1
