@@ -124,7 +124,7 @@ class Executive:
 
         self.tc_queue: deque[bytes] = deque()  # uplinked, waiting for a comm slot
         self.outbox: deque[bytes] = deque()  # telemetry released by comm, for the transport
-        self._pending: list[tuple[bytes, bool]] = []  # generated telemetry waiting for comm
+        self._pending: list[bytes] = []  # generated telemetry waiting for a comm slot
         self._tm_seq = 0
         self.digest = TelemetryDigest()
         self.events: deque[Event] = deque(maxlen=10_000)
@@ -251,7 +251,7 @@ class Executive:
         self._tm_seq += 1
         if deterministic:
             self.digest.update_packet(packet)
-        self._pending.append((packet, deterministic))
+        self._pending.append(packet)
 
     def event(self, event_id: EventId, text: str) -> None:
         """Log one event (filtered per id per major frame so a burst cannot flood the downlink)."""
@@ -267,7 +267,7 @@ class Executive:
 
     def flush_telemetry(self) -> None:
         """Release every generated packet to the outbox (comm slot, and at shutdown)."""
-        self.outbox.extend(p for p, _ in self._pending)
+        self.outbox.extend(self._pending)
         self._pending.clear()
 
     def uplink(self, packet: bytes) -> None:

@@ -15,7 +15,7 @@ Responsibility: find upsets in the weights before they accumulate, and put the g
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np

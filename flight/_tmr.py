@@ -26,7 +26,6 @@ import numpy as np
 
 from ._validate import validate_inputs
 from ._instruments import Instrument
-from ._manifest import IOSpec
 from ._replica import Replica
 from ._voter import VoteOutcome, VoteResult, vote
 from ._watchdog import Watchdog

@@ -30,7 +30,6 @@ from flight import (
     GoldenRecord,
     IOSpec,
     Manifest,
-    ModelCorrupted,
     Replica,
     TensorRecord,
     check_golden,
