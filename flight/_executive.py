@@ -531,18 +531,17 @@ class Executive:
             self.event(EventId.INPUT_REJECTED_ERR, "sensor frame changed between capture and fan-out (CRC)")
             return None
         engine = self.stack.engine
-        timeouts_before = engine.statistics().watchdog_timeouts if engine.watchdog_enabled else 0
+        timeouts_before = engine.watchdog_timeouts
         try:
             result = engine.infer(inputs, validated=self._sensed_for is self.stack)
         except InputRejected as exc:
             self.n["inputs_rejected"] += 1
             self.event(EventId.INPUT_REJECTED_ERR, str(exc))
             return None
-        if engine.watchdog_enabled:
-            late = engine.statistics().watchdog_timeouts - timeouts_before
-            if late:
-                self.event(EventId.REPLICA_DEADLINE_ERR, f"{late} replica run(s) abandoned at the "
-                           f"{self.config.engine.watchdog_ms:g} ms deadline")
+        late = engine.watchdog_timeouts - timeouts_before
+        if late:
+            self.event(EventId.REPLICA_DEADLINE_ERR, f"{late} replica run(s) abandoned at the "
+                       f"{self.config.engine.watchdog_ms:g} ms deadline")
         for pos in sorted(result.suspects):
             rid = self._vote_ids[pos]
             self._suspect_cycles[rid].append(self.cycle)

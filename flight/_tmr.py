@@ -126,6 +126,11 @@ class TMREngine:
     def watchdog_enabled(self) -> bool:
         return bool(self._watchdogs)
 
+    @property
+    def watchdog_timeouts(self) -> int:
+        """The one counter the executive reads every cycle, without building the whole record."""
+        return self._n["watchdog_timeouts"]
+
     def reset_statistics(self) -> None:
         self._n = dict(inferences=0, votes_unanimous=0, votes_corrected=0, votes_failed=0, reexecutions=0,
                        unrecoverable=0, replica_errors=0, watchdog_timeouts=0)
