@@ -104,10 +104,6 @@ def main() -> int:
     sizes = [1e5, 1e6] if args.quick else [1e5, 1e6, 1e7]
     bench = [bench_model(k, s) for s in sizes for k in ("mlp", "cnn")]
     hazard = hazard_model()
-    for m in landers:
-        if m.origin == "stand-in":
-            print(f"   NOTE: {m.name} is a stand-in (8->64->64->4 MLP, random weights): "
-                  "models/lander-discrete and models/lander-continuous are not committed yet")
     print(f"   ratios = median over {rounds} interleaved rounds of same-round time / plain time "
           "(best-of ratio in brackets for TMR)")
     print(f"{'model':<20}{'params':>10}{'plain':>12} |{'1thr':>6}{'live1':>7}{'simplex':>8}{'duplex':>8}"

@@ -5,9 +5,7 @@ SessionOptions, weights embedded) of the same model, on both paths:
 - unanimous: three bit-identical outputs (the byte-equal fast path, every cycle),
 - corrected: one replica's output with one flipped low mantissa bit (the element-wise 2-of-3 path,
   taken only after an upset),
-for every committed model folder in models/ (a subfolder with manifest.yaml). When none is
-committed yet, the lander-like and hazard-like stand-ins are judged instead and the output says so.
-The bench models are printed for information (1e7 ones skipped in --quick).
+for every committed model folder in models/ (a subfolder with manifest.yaml). The bench models are printed for information (1e7 ones skipped in --quick).
 
     python bench/bench_vote.py [--quick]
 """
@@ -16,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from _common import fmt_time, header, interleaved, parse_args, plain_runner, plain_session, target
-from _models import _committed, bench_model, committed_folders, hazard_model, lander_models
+from _models import _committed, bench_model, committed_folders
 
 import flight
 
@@ -50,12 +48,7 @@ def main() -> int:
     args = parse_args(__doc__.splitlines()[0])
     header("bench_vote: vote cost vs one plain onnxruntime run", args.quick)
     rounds, round_s = (5, 0.03) if args.quick else (15, 0.1)
-    committed = [_committed(f) for f in committed_folders()]
-    judged = committed
-    if not committed:
-        judged = lander_models() + [hazard_model()]
-        print("   NOTE: no committed model folders in models/ yet: judging the stand-ins "
-              f"{', '.join(m.name for m in judged)} (random weights, same shapes) instead")
+    judged = [_committed(f) for f in committed_folders()]
     sizes = [1e5, 1e6] if args.quick else [1e5, 1e6, 1e7]
     info = [bench_model(k, s) for s in sizes for k in ("mlp", "cnn")]
     print(f"   median of {rounds} interleaved rounds; ratio = median of same-round vote/plain ratios")
@@ -73,8 +66,7 @@ def main() -> int:
         for path in ("unanimous", "corrected"):
             r = t.ratio(f"vote {path}", "plain")
             target(f"vote-{path}/{m.name}", r, LIMIT,
-                   note=f"vote {fmt_time(t.median(f'vote {path}')).strip()}, plain {fmt_time(t.median('plain')).strip()}"
-                        + ("; stand-in" if m.origin == "stand-in" else ""))
+                   note=f"vote {fmt_time(t.median(f'vote {path}')).strip()}, plain {fmt_time(t.median('plain')).strip()}")
     return 0
 
 
