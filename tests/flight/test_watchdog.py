@@ -70,3 +70,31 @@ def test_a_replica_within_its_deadline_is_unaffected(slow_model):
     assert result.outcome is InferenceOutcome.UNANIMOUS
     assert stats.watchdog_timeouts == 0
     assert result.outputs[0].tobytes() == slow_model.golden_outputs[0][0].tobytes()
+
+
+def test_the_executive_reports_abandoned_runs_and_keeps_flying_its_fallback(slow_model):
+    import yaml
+
+    from flight import EventId, Executive, SlotStore, config_from_dict
+    from flight._config import read_config_text
+
+    d = yaml.safe_load(read_config_text()[0])
+    d["engine"]["watchdog_ms"] = 20.0
+    d["engine"]["max_reexecutions"] = 0
+    d["engine"]["scheduling"] = "serial"
+    config = config_from_dict(d, "test")
+    executive = Executive(SlotStore.single(slow_model.directory), config,
+                          actuate=lambda outputs: "model", fallback=lambda inputs: "fallback")
+    try:
+        frame = slow_model.golden_inputs[0]
+        t0 = time.perf_counter()
+        results = [executive.step(frame) for _ in range(2)]
+        elapsed = time.perf_counter() - t0
+    finally:
+        executive.close()
+    assert [r.action for r in results] == ["fallback", "fallback"]  # every cycle still got a command
+    assert [r.cycle for r in results] == [1, 2]
+    deadline_events = [e.text for e in executive.events if e.id is EventId.REPLICA_DEADLINE_ERR]
+    assert deadline_events == ["3 replica run(s) abandoned at the 20 ms deadline"] * 2
+    assert executive.housekeeping().watchdog_timeouts == 6
+    assert elapsed < 2.0  # six full runs would take several seconds
