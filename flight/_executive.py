@@ -70,7 +70,7 @@ class Mode(enum.IntEnum):
     SAFE = 2
 
 
-TIMING_EVERY_MAJOR_FRAMES = 10  # percentiles over the last 1000 samples are not free: not every frame
+PERCENTILES_EVERY_MAJOR_FRAMES = 10  # percentiles over 1000 samples are not free: refreshed every 10th
 MAX_TC_PER_COMM = 16  # a flood of telecommands waits for later comm slots instead of stretching one
 MAX_TC_QUEUE = 256
 MAX_RESULT_BYTES = 4096  # a voted output larger than this goes down as CRC, size and first bytes
@@ -132,6 +132,7 @@ class Executive:
 
         self._timing = {t: deque(maxlen=1000) for t in TASKS}
         self._lateness: deque[float] = deque(maxlen=1000)
+        self._task_us: tuple[tuple[int, int, int], ...] | None = None
         self._frame_crc = 0
         self._sensed_for: FlightStack | None = None
         self._reset_counters()
@@ -234,15 +235,18 @@ class Executive:
         slots = sum("scrub" in s for s in self.schedule.slots)
         return math.ceil(steps * self.schedule.minor_frames / slots)
 
-    def timing_report(self) -> TimingReport:
-        def stats(samples) -> tuple[int, int, int]:
-            if not samples:
-                return (0, 0, 0)
-            p50, p99, top = np.percentile(np.fromiter(samples, float) * 1e6, [50, 99, 100])
-            return (int(p50), int(p99), int(top))
+    def timing_report(self, refresh: bool = True) -> TimingReport:
+        """Overrun and skipped-slot counters, and p50/p99/max per task and of frame-start lateness
+        in microseconds (the percentiles as of the last refresh)."""
+        if refresh or self._task_us is None:
+            def stats(samples) -> tuple[int, int, int]:
+                if not samples:
+                    return (0, 0, 0)
+                p50, p99, top = np.percentile(np.fromiter(samples, float) * 1e6, [50, 99, 100])
+                return (int(p50), int(p99), int(top))
 
-        rows = tuple(stats(self._timing[t]) for t in TASKS) + (stats(self._lateness),)
-        return TimingReport(self.n["overruns"], self.n["skipped_slots"], rows)
+            self._task_us = tuple(stats(self._timing[t]) for t in TASKS) + (stats(self._lateness),)
+        return TimingReport(self.n["overruns"], self.n["skipped_slots"], self._task_us)
 
     # --- telemetry ----------------------------------------------------------------------------
 
@@ -499,8 +503,10 @@ class Executive:
             self.n["safe_mode_cycles"] += 1
         if self.cycle % self.schedule.minor_frames == 0:
             self._tm(TmType.HOUSEKEEPING, self.housekeeping().pack())
-            if self.cycle % (TIMING_EVERY_MAJOR_FRAMES * self.schedule.minor_frames) == 0:
-                self._tm(TmType.TIMING, self.timing_report().pack(), deterministic=False)
+            # Overruns go down every major frame beside housekeeping, in their own packet because
+            # they are wall-clock facts and housekeeping must be the same bytes run after run.
+            refresh = self.cycle % (PERCENTILES_EVERY_MAJOR_FRAMES * self.schedule.minor_frames) == 0
+            self._tm(TmType.TIMING, self.timing_report(refresh).pack(), deterministic=False)
             self._event_budget.clear()
         # Counters enter the digest through the housekeeping packets; per cycle, the decision itself.
         self.digest.update(self.cycle, inputs, outputs, (int(self.mode),))

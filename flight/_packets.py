@@ -18,7 +18,9 @@ Telemetry (same APID; the 8-byte PUS time field carries the cycle counter, never
   1,1 / 1,2            acceptance success / failure (request id, reason code, text)
   1,7 / 1,8            completion success / failure
   3,25                 housekeeping, once per major frame (`Housekeeping`, deterministic)
-  3,26                 timing report (wall-clock jitter and overruns; outside the telemetry digest)
+  3,26                 timing report, every major frame: overruns, skipped slots, and per-task
+                       p50/p99/max (refreshed every 10 major frames); wall-clock facts, so outside
+                       the telemetry digest
   5,1..4               events by severity
   128,128              voted inference result of a cycle: 0x00 (fallback flew), 0x01 + output bytes,
                        or 0x02 + CRC-32C u32 + size u32 + first 4096 bytes for large outputs

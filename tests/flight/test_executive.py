@@ -391,3 +391,21 @@ def test_without_cooldown_a_second_burst_climbs_to_rollback_and_safe(store, worl
     assert len(events(executive, EventId.MODEL_RELOADED_INF)) == 1
     assert any(t.startswith("slot B: slot B is empty") for t in events(executive, EventId.BOOT_FAILED_ERR))
     assert executive.mode is Mode.SAFE
+
+
+def test_every_major_frame_sends_housekeeping_and_a_timing_report(store, world):
+    from flight import TimingReport, TmType
+
+    executive = make_executive(store, load_config(), world)
+    try:
+        run_cycles(executive, world, 30)
+        executive.flush_telemetry()
+    finally:
+        executive.close()
+    packets = [decode_tm(p) for p in executive.outbox]
+    hk = [p.cycle for p in packets if p.type is TmType.HOUSEKEEPING]
+    timing = [p for p in packets if p.type is TmType.TIMING]
+    assert hk == [10, 20, 30] and [p.cycle for p in timing] == hk
+    report = TimingReport.unpack(timing[-1].data)
+    assert report.overruns == executive.n["overruns"] and len(report.task_us) == 7
+    assert report.task_us[1][0] > 0  # infer's p50 was measured
