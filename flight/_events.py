@@ -29,7 +29,6 @@ class EventId(enum.IntEnum):
     INPUT_REJECTED_ERR = 29  # a sensor frame failed its CRC or spec; fallback flew
     CHUNK_REPAIRED_INF = 30  # scrubber fixed a chunk; text names replica, tensor, chunk, method
     CHUNK_UNREPAIRABLE_ERR = 31  # majority and storage both failed for a chunk; replica named
-    SCRUB_PASS_INF = 32  # a full scrub pass completed (every image verified)
     REPLICA_REBUILT_INF = 40  # a replica was rebuilt from storage after repeated suspects
     REPLICA_QUARANTINED_HI = 41  # a replica was taken out of the vote; text names it and why
     REPLICA_DEADLINE_ERR = 42  # the watchdog abandoned a replica run that passed its deadline

@@ -739,5 +739,5 @@ class Executive:
 def _frame_crc(inputs: list[np.ndarray]) -> int:
     crc = 0
     for arr in inputs:
-        crc = crc32c(np.ascontiguousarray(arr).tobytes(), crc) if isinstance(arr, np.ndarray) else crc
+        crc = crc32c(np.ascontiguousarray(arr), crc) if isinstance(arr, np.ndarray) else crc
     return crc

@@ -39,8 +39,9 @@ def replay(path: Path | str) -> dict[str, Any]:
     except (KeyError, TypeError):
         raise RecordingError(f"{path}: header lacks the model store or configuration") from None
     recorded = header.get("slots")
-    if recorded is not None and store.fingerprint() != recorded:
-        changed = [s for s in ("A", "B") if store.fingerprint().get(s) != recorded.get(s)]
+    current = store.fingerprint() if recorded is not None else None
+    if recorded is not None and current != recorded:
+        changed = [s for s in ("A", "B") if current.get(s) != recorded.get(s)]
         raise RecordingError(f"{path}: slot {changed[0]} of the model store changed since the recording")
     executive = Executive(store, config, actuate=lambda outputs: None, fallback=lambda inputs: None,
                           redundancy=header.get("redundancy"), scheduling=header.get("scheduling"))

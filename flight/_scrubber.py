@@ -130,8 +130,7 @@ class Scrubber:
             self._cursor.position += 1
             if self._cursor.position == len(self.chunks):
                 self._cursor.position = 0
-                self._n["full_passes"] += 1
-                self._last_full = [self._n["steps"]] * len(self.images)
+                self._pass_completed()
                 completed = True
                 break
         self._n["bytes_scrubbed"] += spent
@@ -148,9 +147,12 @@ class Scrubber:
             repairs.extend(self.check_chunk(chunk))
         self._n["bytes_scrubbed"] += self.pass_bytes
         self._n["chunks_checked"] += len(self.chunks) * len(self.images)
+        self._pass_completed()
+        return repairs
+
+    def _pass_completed(self) -> None:
         self._n["full_passes"] += 1
         self._last_full = [self._n["steps"]] * len(self.images)
-        return repairs
 
     def check_chunk(self, chunk: Chunk) -> list[ChunkRepair]:
         """Check one chunk position in every image and repair what fails its reference CRC."""

@@ -129,12 +129,11 @@ class WeightImage:
         bad = []
         for slot in self.layout.tensors:
             if crc32c(self.buffer[slot.offset : slot.offset + slot.nbytes]) != slot.crc:
-                bad.extend(c for c in self.layout.chunks if c.tensor == slot.name and not self.chunk_ok(c))
+                bad.extend(self._failing(c for c in self.layout.chunks if c.tensor == slot.name))
         return bad
 
     def _failing(self, chunks) -> list[Chunk]:
-        buf = self.buffer
-        return [c for c in chunks if crc32c(buf[c.offset : c.offset + c.length]) != c.crc]
+        return [c for c in chunks if not self.chunk_ok(c)]
 
     def flip_bit(self, tensor: str, element: int, bit: int) -> None:
         """XOR one bit of one element: the single-event upset, as fault injection and tests use it."""

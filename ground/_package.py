@@ -39,6 +39,7 @@ from flight import (
     golden_outputs_digest,
     open_model,
     prove_liveness,
+    sha256_file,
 )
 from flight._errors import SeuguardError
 
@@ -271,7 +272,7 @@ def package_model(
         for k, spec in enumerate(outputs):
             golden[golden_key("output", spec.name)] = np.stack([gv[k] for gv in golden_out])
         save_npz_deterministic(folder / "golden.npz", golden)
-        file_sha = hashlib.sha256((folder / "golden.npz").read_bytes()).hexdigest()
+        file_sha = sha256_file(folder / "golden.npz")
         manifest = replace(
             manifest,
             golden=GoldenRecord("golden.npz", count, file_sha, golden_outputs_digest(golden_out)),
