@@ -4,11 +4,11 @@ Never imports `ground`, `fault_injection` or `sim` (a test enforces it): the wor
 flight through `World`, and observers through `Instrument` hooks.
 """
 
-from ._boot import BootReport, FlightStack, boot
-from ._config import FlightConfig, Schedule, config_from_dict, load_config, parse_config
-from ._events import Event, EventId, Severity
-from ._executive import CycleResult, Executive, Mode
-from ._packets import (
+from .executive._boot import BootReport, FlightStack, boot
+from .executive._config import FlightConfig, Schedule, config_from_dict, load_config, parse_config
+from .executive._events import Event, EventId, Severity
+from .executive._executive import CycleResult, Executive, Mode
+from .comms._packets import (
     APID,
     COMMANDS,
     Command,
@@ -26,9 +26,9 @@ from ._packets import (
     decode_verification,
     encode_command,
 )
-from ._recording import Recorder, RecordingError, read_recording
+from .comms._recording import Recorder, RecordingError, read_recording
 from ._replay import replay
-from ._slots import SlotStore
+from .storage._store import SlotStore
 from ._crc import CRC16_C_EXTENSION, CRC32C_HARDWARE, crc16_ccitt_false, crc32, crc32c
 from ._errors import (
     ExecutiveInternalError,
@@ -39,7 +39,7 @@ from ._errors import (
 )
 from ._fly import FlightSummary, fly, make_executive
 from ._instruments import Instrument
-from ._manifest import (
+from .storage._manifest import (
     DEFAULT_CHUNK_SIZE,
     GoldenRecord,
     IOSpec,
@@ -49,12 +49,12 @@ from ._manifest import (
     load_manifest,
     manifest_from_dict,
 )
-from ._replica import LivenessReport, Replica, check_golden, prove_liveness
-from ._scrubber import ChunkRepair, Scrubber, ScrubReport, ScrubStatistics
-from ._session import FLIGHT_SESSION_CONFIG, flight_session_options
-from ._store import StoredModel, golden_key, golden_outputs_digest, open_model, sha256_file
-from ._telemetry import TelemetryDigest
-from ._tmr import (
+from .engine._replica import LivenessReport, Replica, check_golden, prove_liveness
+from .engine._scrubber import ChunkRepair, Scrubber, ScrubReport, ScrubStatistics
+from .engine._session import FLIGHT_SESSION_CONFIG, flight_session_options
+from .storage._model import StoredModel, golden_key, golden_outputs_digest, open_model, sha256_file
+from .executive._digest import TelemetryDigest
+from .engine._tmr import (
     EngineStatistics,
     InferenceOutcome,
     InferenceResult,
@@ -62,9 +62,9 @@ from ._tmr import (
     Scheduling,
     TMREngine,
 )
-from ._validate import validate_inputs
-from ._voter import VoteOutcome, VoteResult, vote
-from ._weights import Chunk, ImageLayout, WeightImage, majority_bytes, majority_repair
+from .engine._validate import validate_inputs
+from .engine._voter import VoteOutcome, VoteResult, vote
+from .engine._weights import Chunk, ImageLayout, WeightImage, majority_bytes, majority_repair
 from ._world import World, load_world
 
 __all__ = [

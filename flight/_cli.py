@@ -8,17 +8,17 @@ import sys
 import time
 from pathlib import Path
 
-from ._config import load_config, parse_config, read_config_text
+from .executive._config import load_config, parse_config, read_config_text
 from ._errors import SeuguardError
 from ._fly import fly, make_executive
-from ._manifest import load_manifest
-from ._recording import Recorder
+from .storage._manifest import load_manifest
+from .comms._recording import Recorder
 from ._replay import recording_header, replay
-from ._replica import Replica, check_golden
+from .engine._replica import Replica, check_golden
 from ._serve import UdpLink, serve
-from ._slots import SlotStore
-from ._store import open_model
-from ._tmr import Redundancy, Scheduling
+from .storage._store import SlotStore
+from .storage._model import open_model
+from .engine._tmr import Redundancy, Scheduling
 from ._world import load_world
 
 

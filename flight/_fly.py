@@ -11,10 +11,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._config import FlightConfig
-from ._executive import Executive, Mode
+from .executive._config import FlightConfig
+from .executive._executive import Executive, Mode
 from ._instruments import Instrument
-from ._slots import SlotStore
+from .storage._store import SlotStore
 from ._world import World
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._config import parse_config
-from ._executive import Executive
-from ._recording import FRAME, RecordingError, read_recording
-from ._slots import SlotStore
+from .executive._config import parse_config
+from .executive._executive import Executive
+from .comms._recording import FRAME, RecordingError, read_recording
+from .storage._store import SlotStore
 
 
 def recording_header(store: SlotStore, config_text: str, config_source: str, **extra: Any) -> dict[str, Any]:

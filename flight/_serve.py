@@ -22,8 +22,8 @@ import threading
 import time
 from typing import Any, Callable, Protocol
 
-from ._executive import Executive
-from ._packets import TmType
+from .executive._executive import Executive
+from .comms._packets import TmType
 from ._world import World
 
 MAX_DATAGRAM = 65535

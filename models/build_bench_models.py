@@ -146,7 +146,7 @@ def _check(model: onnx.ModelProto, seed: int) -> tuple[float, float]:
         sys.path.insert(0, str(repo))
     import onnxruntime as ort
 
-    from flight._session import PROVIDERS, flight_session_options
+    from flight.engine._session import PROVIDERS, flight_session_options
 
     sess = ort.InferenceSession(model.SerializeToString(), flight_session_options(), providers=PROVIDERS)
     inp = sess.get_inputs()[0]

@@ -303,7 +303,7 @@ def flight_accuracy(onnx_path: Path, x: np.ndarray, y: np.ndarray) -> tuple[floa
     """Accuracy and confusion matrix, one image per run (batch 1) under the flight configuration."""
     import onnxruntime as ort
 
-    from flight._session import PROVIDERS, flight_session_options
+    from flight.engine._session import PROVIDERS, flight_session_options
 
     sess = ort.InferenceSession(str(onnx_path), sess_options=flight_session_options(), providers=PROVIDERS)
     confusion = np.zeros((len(CLASSES), len(CLASSES)), np.int64)

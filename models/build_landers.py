@@ -310,7 +310,7 @@ def flight_session(onnx_path: str | os.PathLike):
     """An onnxruntime session under the flight configuration (what flies, and what golden vectors use)."""
     import onnxruntime as ort
 
-    from flight._session import PROVIDERS, flight_session_options
+    from flight.engine._session import PROVIDERS, flight_session_options
 
     return ort.InferenceSession(str(onnx_path), sess_options=flight_session_options(), providers=PROVIDERS)
 

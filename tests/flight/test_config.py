@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from flight import ManifestError, config_from_dict, load_config
-from flight._config import read_config_text
+from flight.executive._config import read_config_text
 
 
 def default_dict() -> dict:

@@ -24,7 +24,7 @@ from flight import (
     make_executive,
     replay,
 )
-from flight._recording import Recorder
+from flight.comms._recording import Recorder
 from sim.lunar_lander import LunarLanderWorld
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -356,7 +356,7 @@ def health_config(**health):
     import yaml
 
     from flight import config_from_dict
-    from flight._config import read_config_text
+    from flight.executive._config import read_config_text
 
     d = yaml.safe_load(read_config_text()[0])
     d["health"].update(health)

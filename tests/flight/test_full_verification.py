@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import flight._weights as weights
+import flight.engine._weights as weights
 from flight import Replica, open_model
 
 

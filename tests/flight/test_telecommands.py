@@ -103,7 +103,7 @@ def test_argument_out_of_range_is_rejected(code, value):
 
 
 def test_telemetry_packet_is_not_a_telecommand():
-    from flight._packets import encode_tm
+    from flight.comms._packets import encode_tm
 
     result = decode_command(encode_tm(TmType.HOUSEKEEPING, 1, b"x" * 4, 0))
     assert isinstance(result, Rejection) and result.reason is RejectReason.NOT_A_TELECOMMAND
@@ -218,7 +218,7 @@ def test_a_flood_of_telecommands_waits_for_later_comm_slots(executive):
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(list(TmType)), st.integers(0, 2**64 - 1), st.binary(max_size=300), st.integers(0, 2**20))
 def test_fast_telemetry_encoder_matches_spacepackets(kind, cycle, data, seq):
-    from flight._packets import encode_tm, encode_tm_reference
+    from flight.comms._packets import encode_tm, encode_tm_reference
 
     packet = encode_tm(kind, cycle, data, seq)
     assert packet == encode_tm_reference(kind, cycle, data, seq)

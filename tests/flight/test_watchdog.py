@@ -76,7 +76,7 @@ def test_the_executive_reports_abandoned_runs_and_keeps_flying_its_fallback(slow
     import yaml
 
     from flight import EventId, Executive, SlotStore, config_from_dict
-    from flight._config import read_config_text
+    from flight.executive._config import read_config_text
 
     d = yaml.safe_load(read_config_text()[0])
     d["engine"]["watchdog_ms"] = 20.0

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flight
-from flight._weights import ALIGN
+from flight.engine._weights import ALIGN
 
 
 @st.composite

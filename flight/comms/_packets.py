@@ -35,7 +35,7 @@ from dataclasses import dataclass, fields
 from spacepackets.ecss.tc import PusTc
 from spacepackets.ecss.tm import PusTm
 
-from ._crc import crc16_ccitt_false
+from .._crc import crc16_ccitt_false
 
 APID = 0x0C8
 TIMESTAMP_LEN = 8

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ._crc import CRC32C_HARDWARE
-from ._instruments import Instrument
-from ._replica import LivenessReport, Replica, check_golden, prove_liveness
-from ._scrubber import Scrubber
-from ._store import StoredModel, open_model
-from ._tmr import Redundancy, Scheduling, TMREngine
+from .._crc import CRC32C_HARDWARE
+from .._instruments import Instrument
+from ..engine._replica import LivenessReport, Replica, check_golden, prove_liveness
+from ..engine._scrubber import Scrubber
+from ..storage._model import StoredModel, open_model
+from ..engine._tmr import Redundancy, Scheduling, TMREngine
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ._validate import validate_inputs
-from ._instruments import Instrument
+from .._instruments import Instrument
 from ._replica import Replica
 from ._voter import VoteOutcome, VoteResult, vote
 from ._watchdog import Watchdog

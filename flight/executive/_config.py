@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ._errors import ManifestError
+from .._errors import ManifestError
 
 TASKS = ("sense", "infer", "act", "scrub", "comm", "health")
 EVERY_SLOT = ("sense", "infer", "act")

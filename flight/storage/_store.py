@@ -15,8 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from ._crc import crc32c
-from ._errors import ManifestError
+from .._crc import crc32c
+from .._errors import ManifestError
 
 SLOTS = ("A", "B")
 

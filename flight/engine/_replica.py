@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from ._errors import InputRejected, ModelCorrupted
-from ._manifest import IOSpec
+from .._errors import InputRejected, ModelCorrupted
+from ..storage._manifest import IOSpec
 from ._session import PROVIDERS, flight_session_options
-from ._store import StoredModel
+from ..storage._model import StoredModel
 from ._validate import check_valid, validate_inputs
 from ._weights import ImageLayout, WeightImage
 

@@ -11,8 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ._errors import InputRejected
-from ._manifest import SUPPORTED_DTYPES, IOSpec
+from .._errors import InputRejected
+from ..storage._manifest import SUPPORTED_DTYPES, IOSpec
 
 _DTYPES = {name: np.dtype(name) for name in SUPPORTED_DTYPES}
 _SMALL = 64

@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._crc import crc32c
-from ._errors import ModelCorrupted
-from ._instruments import Instrument
+from .._crc import crc32c
+from .._errors import ModelCorrupted
+from .._instruments import Instrument
 from ._weights import Chunk, WeightImage, majority_bytes
 
 

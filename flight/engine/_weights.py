@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._crc import crc32c
-from ._errors import ModelCorrupted
-from ._manifest import Manifest
+from .._crc import crc32c
+from .._errors import ModelCorrupted
+from ..storage._manifest import Manifest
 
 ALIGN = 64
 PARALLEL_VERIFY_BYTES = 8 << 20  # from here a full verification is split over two threads

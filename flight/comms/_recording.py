@@ -17,8 +17,8 @@ from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
-from ._crc import crc32c
-from ._errors import SeuguardError
+from .._crc import crc32c
+from .._errors import SeuguardError
 
 MAGIC = b"SEUGLOG1"
 FRAME, TELECOMMAND = 1, 2

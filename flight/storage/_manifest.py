@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ._errors import ManifestError
+from .._errors import ManifestError
 
 FORMAT = "seuguard-model/1"
 DEFAULT_CHUNK_SIZE = 64 * 1024

@@ -38,11 +38,11 @@ import numpy as np
 
 from ._boot import FlightStack, boot
 from ._config import TASKS, FlightConfig
-from ._crc import crc32c
-from ._errors import ExecutiveInternalError, InputRejected, SeuguardError
+from .._crc import crc32c
+from .._errors import ExecutiveInternalError, InputRejected, SeuguardError
 from ._events import Event, EventId, Severity
-from ._instruments import Instrument
-from ._packets import (
+from .._instruments import Instrument
+from ..comms._packets import (
     Command,
     CommandCode,
     Housekeeping,
@@ -55,13 +55,13 @@ from ._packets import (
     encode_tm,
     encode_verification,
 )
-from ._replica import Replica, check_golden
-from ._scrubber import ChunkRepair, Scrubber
-from ._slots import SLOTS, SlotStore, other
-from ._store import open_model
-from ._telemetry import TelemetryDigest
-from ._tmr import InferenceOutcome, Redundancy, Scheduling, TMREngine
-from ._validate import validate_inputs
+from ..engine._replica import Replica, check_golden
+from ..engine._scrubber import ChunkRepair, Scrubber
+from ..storage._store import SLOTS, SlotStore, other
+from ..storage._model import open_model
+from ._digest import TelemetryDigest
+from ..engine._tmr import InferenceOutcome, Redundancy, Scheduling, TMREngine
+from ..engine._validate import validate_inputs
 
 
 class Mode(enum.IntEnum):

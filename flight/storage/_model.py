@@ -20,10 +20,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ._crc import crc32c
-from ._errors import ModelCorrupted
+from .._crc import crc32c
+from .._errors import ModelCorrupted
 from ._manifest import IOSpec, Manifest, load_manifest
-from ._weights import Chunk
+from ..engine._weights import Chunk
 
 MANIFEST_FILE = "manifest.yaml"
 

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._manifest import IOSpec
+from ..storage._manifest import IOSpec
 from ._validate import check_valid
 
 
