@@ -13,7 +13,7 @@ import numpy as np
 
 from .executive._config import FlightConfig
 from .executive._executive import Executive
-from .executive._health import Mode
+from .executive._modes import Mode
 from ._instruments import Instrument
 from .storage._store import SlotStore
 from ._world import World

@@ -24,7 +24,8 @@ from ..comms._packets import TmType
 from ..engine._tmr import InferenceOutcome
 from ..engine._validate import validate_inputs
 from ._events import EventId
-from ._health import Health, Mode
+from ._health import Health
+from ._modes import Mode
 from ._models import ModelManager
 from ._scrubbing import Scrubbing
 from ._telemetry import Telemetry

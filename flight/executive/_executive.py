@@ -25,14 +25,14 @@ import numpy as np
 from .._instruments import Instrument
 from ..comms._packets import CommandCode, Housekeeping, TimingReport, TmType
 from ..engine._tmr import Redundancy, Scheduling
-from ..engine._weights import Chunk
-from ..storage._store import SLOTS, SlotStore
+from ..storage._store import SlotStore
 from ._boot import FlightStack
 from ._commanding import Commanding
 from ._config import TASKS, FlightConfig
 from ._control import Control
 from ._events import EventId
-from ._health import Health, Mode
+from ._health import Health
+from ._modes import Mode
 from ._housekeeping import housekeeping, merged
 from ._models import ModelManager
 from ._scrubbing import Scrubbing
@@ -80,24 +80,13 @@ class Executive:
         self.control = Control(self.models, self.health, self.scrubbing, self.telemetry, actuate, fallback,
                                config.engine.watchdog_ms)
         self.commanding = Commanding(self.telemetry, recorder)
-        self.commanding.register({
-            CommandCode.RESET_COUNTERS: self._cmd_reset_counters,
-            CommandCode.SET_MODE: lambda cmd, done: self.health.cmd_set_mode(Mode(cmd.args[0]), done),
-            CommandCode.ACTIVATE_SLOT: lambda cmd, done: self.health.cmd_activate(SLOTS[cmd.args[0]], done),
-            CommandCode.ROLLBACK: lambda cmd, done: self.health.cmd_activate(None, done),
-            **self.scrubbing.handlers(),
-        })
+        self.commanding.register({CommandCode.RESET_COUNTERS: self._cmd_reset_counters,
+                                  **self.health.handlers(), **self.scrubbing.handlers()})
         self._background = {"scrub": self.scrubbing.step, "comm": self._comm, "health": self._health}
-        self._start(stack)
-
-    def _start(self, stack: FlightStack | None) -> None:
-        if stack is None:
-            self.health.boot()
-            return
-        slot = self.models.active()
-        self.models.install(stack, slot)
-        self.health.restored(f"booted slot {slot}")
-        self.health.booting = False
+        self.uplink = self.commanding.uplink  # a packet arrived: a telecommand, or another APID's stream
+        self.flush_telemetry = self.telemetry.release  # every generated packet to the outbox now
+        self.note_lateness = self.timing.lateness  # the paced driver: this frame's lateness, frames lost
+        self.health.boot(stack)
 
     # --- the frame ----------------------------------------------------------------------------------
 
@@ -182,55 +171,18 @@ class Executive:
         self.health.reset_ladder()
         self.health.commanded_safe, self.health.booting, self.health.mode = False, True, Mode.SAFE
         self.models.drop() if stack is None else self.models.rewind()
-        self._start(self.models.stack)
+        self.health.boot(self.models.stack)
 
-    @property
-    def mode(self) -> Mode:
-        return self.health.mode
-
-    @property
-    def stack(self) -> FlightStack | None:
-        return self.models.stack
-
-    @property
-    def slot(self) -> str | None:
-        return self.models.slot
-
-    @property
-    def in_vote(self) -> list[int]:
-        return list(self.models.in_vote)
-
-    @property
-    def replicas(self) -> list:
-        """Every replica by id (quarantined ones included): what instruments reach into."""
-        return self.models.stack.replicas if self.models.stack is not None else []
-
-    @property
-    def crc_references(self) -> tuple[Chunk, ...]:
-        """The ground's reference CRCs the scrubber checks the flying images against."""
-        return self.models.stack.scrubber.chunks if self.models.stack is not None else ()
-
-    @property
-    def events(self):
-        return self.telemetry.events
-
-    @property
-    def outbox(self):
-        return self.telemetry.outbox
-
-    @property
-    def digest(self):
-        return self.telemetry.digest
-
-    def note_lateness(self, seconds: float, skipped: int = 0) -> None:
-        """The paced driver reports how late this frame started, and frames it had to skip."""
-        self.timing.lateness(seconds, skipped)
-
-    def uplink(self, packet: bytes) -> None:
-        self.commanding.uplink(packet)
-
-    def flush_telemetry(self) -> None:
-        self.telemetry.release()
+    # Read-only views of what faults and observers may target (replicas by id, reference CRCs).
+    mode = property(lambda self: self.health.mode)
+    stack = property(lambda self: self.models.stack)
+    slot = property(lambda self: self.models.slot)
+    in_vote = property(lambda self: list(self.models.in_vote))
+    replicas = property(lambda self: self.models.stack.replicas if self.models.stack is not None else [])
+    crc_references = property(lambda self: self.models.stack.scrubber.chunks if self.models.stack is not None else ())
+    events = property(lambda self: self.telemetry.events)
+    outbox = property(lambda self: self.telemetry.outbox)
+    digest = property(lambda self: self.telemetry.digest)
 
     def drain_telecommands(self) -> None:
         self.commanding.drain()

@@ -1,7 +1,7 @@
 """Health: the flight modes and the escalation ladder, as a small state machine.
 
 Responsibility: decide, from what the other components saw, which model may fly and in which mode.
-Modes change only through `TRANSITIONS` below; the escalation ladder is the two tables after it.
+Modes change only through the `TRANSITIONS` table (`_modes.py`), the ladder's rungs are `Rung`.
 The model manager does the work (booting, rebuilding); health decides when, and hears back at a
 cycle boundary.
 
@@ -20,49 +20,19 @@ Counters (`statistics()`): mode transitions, cycles spent in SAFE.
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
 from .._errors import ExecutiveInternalError
+from ..comms._packets import CommandCode
 from ..storage._store import SLOTS, other
 from ._config import HealthConfig
 from ._events import EventId
+from ._boot import FlightStack
 from ._models import ModelManager
+from ._modes import TRANSITIONS, Mode, Rung, Trigger
 from ._telemetry import Telemetry
-
-
-class Mode(enum.IntEnum):
-    NOMINAL = 0  # every replica votes
-    DEGRADED = 1  # a replica is quarantined: the rest vote (duplex with re-execution for TMR)
-    SAFE = 2  # no trustworthy model: the fallback controller flies
-
-
-class Trigger(enum.Enum):
-    RESTORED = "a verified model flies on every replica"
-    QUARANTINED = "a replica left the vote, two or more remain"
-    LOST = "no trustworthy model"
-    COMMANDED_SAFE = "SET_MODE SAFE"
-    COMMANDED_DEGRADED = "SET_MODE DEGRADED"
-
-
-N, D, S = Mode.NOMINAL, Mode.DEGRADED, Mode.SAFE
-TRANSITIONS: dict[tuple[Mode, Trigger], Mode] = {
-    (N, Trigger.RESTORED): N, (D, Trigger.RESTORED): N, (S, Trigger.RESTORED): N,
-    (N, Trigger.QUARANTINED): D, (D, Trigger.QUARANTINED): D,
-    (N, Trigger.LOST): S, (D, Trigger.LOST): S, (S, Trigger.LOST): S,
-    (N, Trigger.COMMANDED_SAFE): S, (D, Trigger.COMMANDED_SAFE): S, (S, Trigger.COMMANDED_SAFE): S,
-    (N, Trigger.COMMANDED_DEGRADED): D,
-}
-
-
-class Rung(enum.IntEnum):
-    """The model-level ladder, climbed one rung per escalation."""
-
-    RELOAD = 0  # rebuild every replica from the active slot
-    ROLLBACK = 1  # boot the other slot
-    SAFE = 2  # nothing left: fly the fallback
 
 
 @dataclass(frozen=True)
@@ -139,9 +109,14 @@ class Health:
 
     # --- start-up ---------------------------------------------------------------------------------
 
-    def boot(self) -> None:
+    def boot(self, stack: FlightStack | None = None) -> None:
+        """Start-up: boot the active slot, else the other, else SAFE; or fly `stack`, already booted
+        from the active slot."""
         first = self.models.active()
-        if not self.models.boot_now(first):
+        if stack is not None:
+            self.models.install(stack, first)
+            self.restored(f"booted slot {first}")
+        elif not self.models.boot_now(first):
             self.restored(f"booted slot {first}")
         elif not self.models.boot_now(other(first)):
             self.models.rollbacks += 1
@@ -254,6 +229,13 @@ class Health:
         self.models.boot_slots(slots, done)
 
     # --- commands (refusal text, or '' accepted; `done` for commands that finish later) -----------
+
+    def handlers(self) -> dict:
+        return {
+            CommandCode.SET_MODE: lambda cmd, done: self.cmd_set_mode(Mode(cmd.args[0]), done),
+            CommandCode.ACTIVATE_SLOT: lambda cmd, done: self.cmd_activate(SLOTS[cmd.args[0]], done),
+            CommandCode.ROLLBACK: lambda cmd, done: self.cmd_activate(None, done),
+        }
 
     def cmd_set_mode(self, target: Mode, done: Callable[[str], None]) -> str | None:
         if target is Mode.SAFE:

@@ -34,3 +34,27 @@ def housekeeping(values: dict[str, Any], replicas: int) -> Housekeeping:
         value = values[f.name]
         kwargs[f.name] = tuple(int(value.get(r, 0)) for r in range(replicas)) if f.per_replica else int(value)
     return Housekeeping(**kwargs)
+
+
+_SNAPSHOTS = {"last_full_pass_step"}  # per-stack facts, not counters to add up
+
+
+def fold(totals: dict[str, Any], record: object) -> None:
+    """Add a statistics record's counters into `totals`: integers summed, per-replica dicts summed
+    per id; anything else (a snapshot, not a counter) is left out."""
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, bool) or f.name in _SNAPSHOTS:
+            continue
+        if isinstance(value, int):
+            totals[f.name] = totals.get(f.name, 0) + value
+        elif isinstance(value, dict):
+            merged = dict(totals.get(f.name, {}))
+            for key, count in value.items():
+                merged[key] = merged.get(key, 0) + count
+            totals[f.name] = merged
+
+
+def record(cls, totals: dict[str, Any]):
+    """A statistics record from totals (counters nobody reported yet are zero)."""
+    return cls(**{f.name: totals.get(f.name, {} if "dict" in str(f.type) else 0) for f in fields(cls)})

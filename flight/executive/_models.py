@@ -12,7 +12,7 @@ Counters (`statistics()`): replica rebuilds, model reloads, rollbacks, corrupt a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .._errors import ExecutiveInternalError, SeuguardError
@@ -24,6 +24,7 @@ from ..storage._store import SLOTS, SlotStore, other
 from ._boot import BootJob, FlightStack, boot_stages, open_stages, replica_stages
 from ._config import FlightConfig
 from ._events import EventId
+from ._housekeeping import fold, record
 from ._telemetry import Telemetry
 
 Done = Callable[[str], None]  # called at the cycle boundary with '' (installed) or the failure
@@ -71,21 +72,21 @@ class ModelManager:
     def _retire(self) -> None:
         """Fold the live engine's and scrubber's counters into the totals before replacing them."""
         if self.stack is not None:
-            _fold(self._retired_engine, self.stack.engine.statistics())
-            _fold(self._retired_scrub, self.stack.scrubber.statistics())
+            fold(self._retired_engine, self.stack.engine.statistics())
+            fold(self._retired_scrub, self.stack.scrubber.statistics())
 
     def engine_totals(self) -> EngineStatistics:
         """The engine counters since the last reset, over every engine flown (suspects by replica id)."""
         totals = dict(self._retired_engine)
         if self.stack is not None:
-            _fold(totals, self.stack.engine.statistics())
-        return _record(EngineStatistics, totals)
+            fold(totals, self.stack.engine.statistics())
+        return record(EngineStatistics, totals)
 
     def scrub_totals(self) -> ScrubStatistics:
         totals = dict(self._retired_scrub)
         if self.stack is not None:
-            _fold(totals, self.stack.scrubber.statistics())
-        return _record(ScrubStatistics, totals)
+            fold(totals, self.stack.scrubber.statistics())
+        return record(ScrubStatistics, totals)
 
     def set_scrub_budget(self, budget: int) -> None:
         self.scrub_budget = budget
@@ -281,30 +282,6 @@ class ModelManager:
         self._cancel()
         if self.stack is not None:
             self.stack.close()
-
-
-_SNAPSHOTS = {"last_full_pass_step"}  # per-stack facts, not counters to add up
-
-
-def _fold(totals: dict[str, Any], record: object) -> None:
-    """Add a statistics record's counters into `totals`: integers summed, per-replica dicts summed
-    per id; anything else (a snapshot, not a counter) is left out."""
-    for f in fields(record):
-        value = getattr(record, f.name)
-        if isinstance(value, bool) or f.name in _SNAPSHOTS:
-            continue
-        if isinstance(value, int):
-            totals[f.name] = totals.get(f.name, 0) + value
-        elif isinstance(value, dict):
-            merged = dict(totals.get(f.name, {}))
-            for key, count in value.items():
-                merged[key] = merged.get(key, 0) + count
-            totals[f.name] = merged
-
-
-def _record(cls, totals: dict[str, Any]):
-    """A statistics record from totals (counters nobody reported yet are zero)."""
-    return cls(**{f.name: totals.get(f.name, {} if "dict" in str(f.type) else 0) for f in fields(cls)})
 
 
 class _Refused(SeuguardError):

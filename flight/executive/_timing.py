@@ -49,7 +49,7 @@ class Timing:
         if seconds > self._budget_s[row]:
             self.overruns += 1
 
-    def lateness(self, seconds: float, skipped: int) -> None:
+    def lateness(self, seconds: float, skipped: int = 0) -> None:
         row = self._lateness_row
         self._samples[row, self._count[row] % RING] = seconds
         self._count[row] += 1
