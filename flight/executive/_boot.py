@@ -95,6 +95,7 @@ def boot_stages(
     engine = TMREngine(replicas, redundancy, scheduling, max_reexecutions, instruments, watchdog_s)
     scrubber = Scrubber([r.image for r in replicas], model.reload_chunk, scrub_budget_bytes, instruments,
                         [r.index for r in replicas])
+    engine.repair = scrubber.repair_replica  # what verification on a disagreement repairs with
     boot_report = BootReport(
         model=model.manifest.name,
         version=model.manifest.version,

@@ -269,6 +269,7 @@ class ModelManager:
                                  self.instruments, engine.watchdog_ms / 1000.0)
         stack.scrubber = Scrubber([r.image for r in replicas], stack.model.reload_chunk, self.scrub_budget,
                                   self.instruments, [r.index for r in replicas])
+        stack.engine.repair = stack.scrubber.repair_replica
 
     def _cancel(self) -> None:
         """Abandon the job in progress and any finished result not yet installed."""
