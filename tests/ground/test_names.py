@@ -14,7 +14,7 @@ from ground._cli import _command_args
 from ground._monitor import TIMING_ROWS, _table
 
 
-@pytest.mark.parametrize("word, value", [("A", 0), ("b", 1), ("1", 1)])
+@pytest.mark.parametrize("word, value", [(SLOTS[0], 0), (SLOTS[1].lower(), 1), ("1", 1)])
 def test_activate_slot_takes_the_flights_slot_names(word, value):
     assert _command_args(CommandCode.ACTIVATE_SLOT, [word]) == (value,)
 
