@@ -116,11 +116,18 @@ def bit_targets(draw, layout):
     return slot, element, bit
 
 
+@pytest.fixture(scope="module")
+def cnn_image(cnn_dir):
+    """One image for every example: each example must leave it exactly as it found it."""
+    _, image = image_of(cnn_dir)
+    return image, image.buffer.copy()
+
+
 @settings(deadline=None, max_examples=200)
 @given(data=st.data())
-def test_flip_and_set_then_undo_restore_the_image_bit_exactly(cnn_dir, data):
-    model, image = image_of(cnn_dir)
-    pristine = image.buffer.copy()
+def test_flip_and_set_then_undo_restore_the_image_bit_exactly(cnn_image, data):
+    image, pristine = cnn_image
+    assert np.array_equal(pristine, image.buffer)
     slot, element, bit = data.draw(bit_targets(image.layout))
     value = data.draw(st.sampled_from([0, 1]), label="value")
     old = (int(image.arrays[slot.name].reshape(-1)[element:element + 1].view(f"u{slot.dtype.itemsize}")[0]) >> bit) & 1
