@@ -42,9 +42,14 @@ def _fsync_path(path: Path, directory: bool) -> None:
         os.close(fd)
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+def _write_synced(path: Path, content: bytes | Path) -> None:
+    """Write bytes, or copy a file (streamed: a model may be large), and fsync it."""
     with open(path, "wb") as f:
-        f.write(data)
+        if isinstance(content, Path):
+            with open(content, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+        else:
+            f.write(bytes(content))
         f.flush()
         os.fsync(f.fileno())
 
@@ -87,8 +92,7 @@ def replace_folder(target: Path | str, files: Mapping[str, bytes | Path]) -> Non
     try:
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a model folder is ordinary data
         for name, content in files.items():
-            data = Path(content).read_bytes() if isinstance(content, Path) else bytes(content)
-            _write_synced(staging / name, data)
+            _write_synced(staging / name, content)
         _fsync_path(staging, directory=True)
         _swap(staging, target)
     except OSError as exc:

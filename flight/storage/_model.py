@@ -15,6 +15,7 @@ import hashlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnx
@@ -48,6 +49,13 @@ def golden_key(kind: str, name: str) -> str:
     return f"{kind}:{name}"
 
 
+class ChunkRef(Protocol):
+    """Anything naming one chunk of one tensor (the engine's `Chunk` is one; storage does not import it)."""
+
+    tensor: str
+    tensor_chunk: int
+
+
 @dataclass
 class StoredModel:
     """A verified model folder: what the replicas are built from."""
@@ -63,14 +71,16 @@ class StoredModel:
     def model_path(self) -> Path:
         return self.directory / self.manifest.model_file
 
-    def reload_chunk(self, tensor, tensor_chunk: int | None = None) -> np.ndarray:
+    def reload_chunk(self, tensor: str | ChunkRef, tensor_chunk: int | None = None) -> np.ndarray:
         """Re-read chunk `tensor_chunk` of `tensor` from storage: the verified bytes (a new uint8 array).
 
         The file is checked against its sha256 and the chunk against its manifest CRC before anything
         is returned. Also accepts one chunk-like object with `.tensor` and `.tensor_chunk` (the
         scrubber's `Chunk`, duck-typed: storage imports nothing of the engine)."""
-        if tensor_chunk is None:
+        if not isinstance(tensor, str):
             tensor, tensor_chunk = tensor.tensor, tensor.tensor_chunk
+        if tensor_chunk is None:
+            raise TypeError("reload_chunk(tensor, tensor_chunk): the chunk index is missing")
         try:
             rec = self.manifest.tensor(tensor)
         except KeyError:

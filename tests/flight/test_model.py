@@ -214,6 +214,8 @@ def test_reload_chunk_refuses_what_the_manifest_does_not_have(mlp_dir):
         stored.reload_chunk("w1", 1)
     with pytest.raises(ModelCorrupted, match=r"^tensor w1 chunk -1: no such chunk \(1 chunks\)$"):
         stored.reload_chunk("w1", -1)
+    with pytest.raises(TypeError, match=r"the chunk index is missing$"):
+        stored.reload_chunk("w1")
 
 
 def test_reload_chunk_refuses_a_storage_copy_that_changed(mlp_dir, model_copy):
