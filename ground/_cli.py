@@ -11,6 +11,7 @@ import os
 import time
 
 from flight import COMMANDS, DEFAULT_CHUNK_SIZE, CommandCode, Mode, SeuguardError
+from flight.storage import SLOTS
 
 from ._link import GroundLink, send_command
 from ._monitor import monitor
@@ -18,7 +19,7 @@ from ._package import LEVELS, package_model
 
 _ARG_WORDS = {
     CommandCode.SET_MODE: {m.name: m.value for m in Mode},
-    CommandCode.ACTIVATE_SLOT: {"A": 0, "B": 1},
+    CommandCode.ACTIVATE_SLOT: {slot: i for i, slot in enumerate(SLOTS)},
 }
 
 
@@ -218,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("command", help="send one telecommand and print its acknowledgement",
                        description="Send one PUS telecommand to `flight serve` and wait for its verification "
                        "reports. Commands: " + ", ".join(c.name for c in CommandCode) + ". SET_MODE takes "
-                       "NOMINAL|DEGRADED|SAFE, ACTIVATE_SLOT takes A|B, SET_SCRUB_BUDGET takes bytes. Exit 0 "
+                       f"{'|'.join(m.name for m in Mode)}, ACTIVATE_SLOT takes {'|'.join(SLOTS)}, SET_SCRUB_BUDGET takes bytes. Exit 0 "
                        "only when the command completed.")
     p.add_argument("name", help="command name, e.g. NOOP")
     p.add_argument("args", nargs="*", help="command arguments")

@@ -18,11 +18,33 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .._crc import crc32c
 from .._errors import ManifestError
 
 FORMAT = "seuguard-model/1"
 DEFAULT_CHUNK_SIZE = 64 * 1024
 SUPPORTED_DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int32", "int64", "bool")
+
+
+def chunk_spans(nbytes: int, chunk_size: int) -> tuple[tuple[int, int], ...]:
+    """The per-chunk rule, written once: (start, length) of each chunk of one tensor's bytes.
+
+    Chunks are `chunk_size` slices of one tensor (never spanning two); the last may be shorter, and
+    an empty tensor still has one chunk of length 0, so every tensor has a reference CRC."""
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be > 0, got {chunk_size}")
+    if nbytes < 0:
+        raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+    if nbytes == 0:
+        return ((0, 0),)
+    return tuple((start, min(chunk_size, nbytes - start)) for start in range(0, nbytes, chunk_size))
+
+
+def chunk_crcs(raw: np.ndarray | bytes, chunk_size: int) -> tuple[int, ...]:
+    """CRC-32C of each chunk of one tensor's bytes, in the order `chunk_spans` gives them."""
+    data = np.frombuffer(raw, np.uint8) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+    data = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+    return tuple(crc32c(data[start : start + length]) for start, length in chunk_spans(data.nbytes, chunk_size))
 
 
 @dataclass(frozen=True)
@@ -221,7 +243,7 @@ def manifest_from_dict(d: Any, source: str = "manifest") -> Manifest:
         if nbytes != expected:
             raise ManifestError(f"{where}.nbytes: {nbytes} disagrees with shape and dtype ({expected})")
         chunks = tuple(_crc(c, f"{where}.chunks[{j}]") for j, c in enumerate(_need(t, "chunks", list, where)))
-        n_chunks = max(1, -(-nbytes // chunk_size))
+        n_chunks = len(chunk_spans(nbytes, chunk_size))
         if len(chunks) != n_chunks:
             raise ManifestError(f"{where}.chunks: expected {n_chunks} chunk CRCs, got {len(chunks)}")
         tensors.append(
