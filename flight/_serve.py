@@ -21,12 +21,9 @@ from typing import Any, Callable
 
 from .comms._links import Link, QueueLink, UdpLink  # noqa: F401 (re-exported for callers)
 from .executive._executive import Executive
-from .comms._packets import TmType
+from .comms._packets import verification_of
 from ._world import World
 
-_VERIFICATION_SERVICE = TmType.ACCEPTED.value[0]
-_FINAL_SUBTYPES = {TmType.REJECTED.value[1], TmType.COMPLETED.value[1], TmType.FAILED.value[1]}
-_REQUEST_ID = slice(21, 25)  # 6-byte primary header, 15-byte PUS-C TM secondary header
 
 
 def serve(
@@ -50,12 +47,13 @@ def serve(
         while executive.outbox:
             packet = executive.outbox.popleft()
             link.send(packet)
-            if len(packet) >= _REQUEST_ID.stop and packet[7] == _VERIFICATION_SERVICE:
-                rid = packet[_REQUEST_ID]
+            report = verification_of(packet)
+            if report is not None:
+                rid, final = report
                 address = replies.get(rid)
                 if address is not None:
                     link.reply(packet, address)
-                    if packet[8] in _FINAL_SUBTYPES:
+                    if final:
                         del replies[rid]
 
     try:

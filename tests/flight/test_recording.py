@@ -73,8 +73,6 @@ def test_any_frames_round_trip_bit_exactly(tmp_path_factory, frames, data):
         assert [(a.dtype, a.shape, a.tobytes()) for a in got] == [(a.dtype, a.shape, a.tobytes()) for a in arrays]
 
 
-@pytest.mark.xfail(strict=True, reason="comms/_recording.py _pack_arrays uses np.ascontiguousarray, which turns a "
-                   "0-d array into shape (1,); np.asarray(a, order='C') keeps it (reported to the lead)")
 def test_a_scalar_frame_keeps_its_shape(tmp_path):
     path = write(tmp_path / "run.log", [(FRAME, 1, [np.array(2.5, np.float32)])])
     _, records = read_all(path)
