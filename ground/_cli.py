@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-range", type=_range, action="append", metavar="NAME=LO,HI", help="valid input range")
     p.add_argument("--output-range", type=_range, action="append", metavar="NAME=LO,HI",
                    help="valid output range: outside it an output is never emitted as valid")
-    p.add_argument("--world", help="world adapter this model flies in, as module:factory")
+    p.add_argument("--world", help="registered name of the world this model flies in (e.g. lunar-lander)")
     p.add_argument("--notes", help="JSON file of notes to record in the manifest (e.g. measured accuracy)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_package)

@@ -10,6 +10,8 @@ Validation is strict and loud: every problem is a `ManifestError` naming the key
 
 from __future__ import annotations
 
+import re
+
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -97,7 +99,7 @@ class Manifest:
     chunk_size: int
     tensors: tuple[TensorRecord, ...]
     golden: GoldenRecord
-    world: str | None = None  # "module:factory" of the world adapter this model flies in
+    world: str | None = None  # registered name of the world this model flies in (`seuguard.worlds`)
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -277,8 +279,8 @@ def manifest_from_dict(d: Any, source: str = "manifest") -> Manifest:
     if not inputs or not outputs:
         raise ManifestError(f"{source}: a model needs at least one input and one output")
     world = d.get("world")
-    if world is not None and (not isinstance(world, str) or ":" not in world):
-        raise ManifestError(f"{source}.world: must be 'module:factory', got {world!r}")
+    if world is not None and (not isinstance(world, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", world)):
+        raise ManifestError(f"{source}.world: must be a registered world name, got {world!r}")
     notes = d.get("notes") or {}
     if not isinstance(notes, dict):
         raise ManifestError(f"{source}.notes: must be a mapping")
