@@ -325,7 +325,10 @@ class Housekeeping:
         U32, "per replica: minor frames since its image was last fully verified", per_replica=True)
     events: int = _hk(U32, "events sent")
     events_suppressed: int = _hk(U32, "events the per-id filter held back (a burst)")
-    active_record_faults: int = _hk(U32, "reads of a corrupt or missing `active` record (A assumed)")
+    active_record_faults: int = _hk(U32, "reads of a corrupt `active` record (A assumed)")
+    disagreements_verified: int = _hk(U32, "votes short of unanimous whose images were CRC-checked")
+    images_failed_verification: int = _hk(U32, "replica images those checks found corrupted")
+    tc_kernel_drops: int = _hk(U32, "telecommand datagrams the kernel dropped (receive buffer full)")
 
     def pack(self) -> bytes:
         out = []
