@@ -1,0 +1,426 @@
+"""Trials: inject, run, classify against the golden run.
+
+Inference trials drive a booted stack directly: one boot per worker and redundancy, then for each
+trial apply the fault's hits to the live memory, run one decision through `TMREngine.infer`,
+classify, and undo the exact bytes (never a reload). Mission trials fly lander episodes under a
+radiation environment with the whole executive in the loop.
+
+Outcomes (per trial): masked (the golden output, unanimously), corrected (the golden output after
+a vote corrected a replica or a re-execution cleared), due (detected unrecoverable: no output
+released, or the frame refused by its CRC or range check), sdc (an output that differs from the
+golden one released as valid), crash (the decision raised), hang (it ran past the deadline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from flight import (
+    Executive,
+    FlightConfig,
+    InferenceOutcome,
+    InputRejected,
+    Instrument,
+    Redundancy,
+    Replica,
+    boot,
+    crc32c,
+    load_config,
+    load_manifest,
+    load_world,
+    open_model,
+    validate_inputs,
+)
+
+from ._campaign import Experiment
+from ._models import FaultRecord, Hit, TensorInfo, apply_hits, array_buffers, image_buffers, sample_fault, tensors_of, undo
+
+OUTCOMES = ("masked", "corrected", "due", "sdc", "crash", "hang")
+MISSION_OUTCOMES = ("landed", "crashed", "timed_out")
+EXAMPLES_PER_OUTCOME = 10
+
+
+def mode_redundancy(mode: str) -> Redundancy:
+    return Redundancy("tmr" if mode.startswith("tmr") else mode)
+
+
+def digest(outputs) -> str:
+    if outputs is None:
+        return ""
+    h = hashlib.sha256()
+    for o in outputs:
+        h.update(np.ascontiguousarray(o).tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class ModeTally:
+    """Counts for one mode over some trials; shards add up in shard order."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES + ("trials",), 0))
+    mission: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        MISSION_OUTCOMES + ("sdc_events", "due_events", "upsets", "cycles"), 0))
+    by_bit: dict[int, list[int]] = field(default_factory=dict)  # bit -> [trials, sdc]
+    by_tensor: dict[str, list[int]] = field(default_factory=dict)
+    by_target: dict[str, dict[str, int]] = field(default_factory=dict)
+    examples: dict[str, list[dict]] = field(default_factory=dict)
+
+    def add(self, outcome: str, record: FaultRecord | None, bit: int | None = None, tensor: str | None = None) -> None:
+        self.counts[outcome] += 1
+        self.counts["trials"] += 1
+        sdc = outcome == "sdc"
+        if bit is not None:
+            b = self.by_bit.setdefault(bit, [0, 0])
+            b[0] += 1
+            b[1] += sdc
+        if tensor is not None:
+            t = self.by_tensor.setdefault(tensor, [0, 0])
+            t[0] += 1
+            t[1] += sdc
+        if record is not None:
+            tgt = self.by_target.setdefault(record.target, dict.fromkeys(OUTCOMES, 0))
+            tgt[outcome] += 1
+            kept = self.examples.setdefault(outcome, [])
+            if len(kept) < EXAMPLES_PER_OUTCOME:
+                kept.append(record.to_dict())
+
+    def merge(self, other: "ModeTally") -> None:
+        for k, v in other.counts.items():
+            self.counts[k] += v
+        for k, v in other.mission.items():
+            self.mission[k] += v
+        for src, dst in ((other.by_bit, self.by_bit), (other.by_tensor, self.by_tensor)):
+            for k, (n, s) in src.items():
+                d = dst.setdefault(k, [0, 0])
+                d[0] += n
+                d[1] += s
+        for tgt, c in other.by_target.items():
+            d = self.by_target.setdefault(tgt, dict.fromkeys(OUTCOMES, 0))
+            for k, v in c.items():
+                d[k] += v
+        for outcome, recs in other.examples.items():
+            kept = self.examples.setdefault(outcome, [])
+            kept.extend(recs[: max(0, EXAMPLES_PER_OUTCOME - len(kept))])
+
+    def to_dict(self) -> dict:
+        return {"counts": self.counts, "mission": self.mission,
+                "by_bit": {str(k): v for k, v in sorted(self.by_bit.items())},
+                "by_tensor": dict(sorted(self.by_tensor.items())), "by_target": self.by_target,
+                "examples": self.examples}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModeTally":
+        t = cls()
+        t.counts = dict(d["counts"])
+        t.mission = dict(d["mission"])
+        t.by_bit = {int(k): list(v) for k, v in d["by_bit"].items()}
+        t.by_tensor = {k: list(v) for k, v in d["by_tensor"].items()}
+        t.by_target = {k: dict(v) for k, v in d["by_target"].items()}
+        t.examples = {k: list(v) for k, v in d["examples"].items()}
+        return t
+
+
+class OutputUpset(Instrument):
+    """An upset during computation: armed with hits for one replica, it changes that replica's
+    outputs once (the first attempt; a re-execution computes afresh)."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+        self.position: int | None = None
+        self.hits: tuple[Hit, ...] = ()
+        self.engine: Any = None
+
+    def after_replica(self, engine, replica, outputs):
+        if self.position is None or engine is not self.engine or replica is not engine.replicas[self.position]:
+            return
+        apply_hits(array_buffers(self.hits[0].replica, dict(zip(self.names, outputs))), self.hits)
+        self.position = None
+
+
+# --- inference trials -------------------------------------------------------------------------
+
+
+class InferenceTrials:
+    """One per worker process: a booted stack per redundancy, reused for every trial."""
+
+    def __init__(self, exp: Experiment):
+        self.exp = exp
+        self.stacks = {}
+        for mode in exp.modes:
+            red = mode_redundancy(mode)
+            if red not in self.stacks:
+                self.stacks[red] = boot(exp.model, redundancy=red, scheduling="serial")
+        stack = next(iter(self.stacks.values()))
+        self.model = stack.model
+        manifest = stack.model.manifest
+        self.weight_tensors = tensors_of(stack.replicas[0].image)
+        self.input_tensors = tuple(TensorInfo(s.name, int(np.prod(s.shape)), np.dtype(s.dtype).itemsize) for s in manifest.inputs)
+        self.output_tensors = tuple(TensorInfo(s.name, int(np.prod(s.shape)), np.dtype(s.dtype).itemsize) for s in manifest.outputs)
+        self.cums = {k: np.cumsum([t.bits for t in v]) for k, v in
+                     (("weights", self.weight_tensors), ("input", self.input_tensors), ("output", self.output_tensors))}
+        self.golden = [digest(o) for o in stack.model.golden_outputs]
+        self.golden_bytes = [b"".join(np.ascontiguousarray(a).tobytes() for a in o) for o in stack.model.golden_outputs]
+        self.buffers = {red: image_buffers(s.replicas) for red, s in self.stacks.items()}
+        self.output_upset = None
+        if any(t == "output" for t, _ in exp.targets):
+            self.output_upset = OutputUpset(tuple(s.name for s in manifest.outputs))
+            for s in self.stacks.values():
+                s.engine.instruments.append(self.output_upset)
+
+    def close(self) -> None:
+        for s in self.stacks.values():
+            s.close()
+
+    def sample(self, rng: np.random.Generator, target: str, vector: int) -> FaultRecord:
+        tensors = {"weights": self.weight_tensors, "output": self.output_tensors}.get(target, self.input_tensors)
+        cum = self.cums["input" if target.startswith("input") else target]
+        f = self.exp.fault
+        return sample_fault(rng, self.exp.seed, f.model, target, tensors, 3, f.max_bits, f.same_element, vector, cum)
+
+    def run_shard(self, shard: int, count: int) -> dict[str, ModeTally]:
+        exp = self.exp
+        rng = np.random.default_rng([exp.seed, shard])
+        names = [t for t, _ in exp.targets]
+        weights = np.array([w for _, w in exp.targets])
+        targets = rng.choice(len(names), size=count, p=weights / weights.sum())
+        vectors = rng.integers(0, len(self.golden), size=count)
+        tallies = {m: ModeTally() for m in exp.modes}
+        for j in range(count):
+            record = self.sample(rng, names[targets[j]], int(vectors[j]))
+            record = replace(record, extra={"shard": shard, "trial": j})
+            for mode in exp.modes:
+                outcome, out_digest, rec = self.run_trial(mode, record)
+                first = rec.hits[0]
+                if outcome in ("sdc", "due") or len(tallies[mode].examples.get(outcome, ())) < EXAMPLES_PER_OUTCOME:
+                    rec = replace(rec, mode=mode, outcome=outcome, output_sha256=out_digest)
+                    tallies[mode].add(outcome, rec, first.bit if rec.target == "weights" else None,
+                                      first.tensor if rec.target == "weights" else None)
+                else:
+                    tallies[mode].add(outcome, None, first.bit if rec.target == "weights" else None,
+                                      first.tensor if rec.target == "weights" else None)
+                    tallies[mode].by_target.setdefault(rec.target, dict.fromkeys(OUTCOMES, 0))[outcome] += 1
+        return tallies
+
+    def for_mode(self, mode: str, record: FaultRecord) -> FaultRecord:
+        """The record as it lands in `mode`: replica indices folded onto the mode's replicas."""
+        n = mode_redundancy(mode).replicas
+        if record.target.startswith("input"):
+            return record
+        return replace(record, hits=tuple(replace(h, replica=h.replica % n) for h in record.hits))
+
+    def run_trial(self, mode: str, record: FaultRecord) -> tuple[str, str, FaultRecord]:
+        """Apply, decide once, classify, undo. Returns (outcome, output digest, record as applied)."""
+        record = self.for_mode(mode, record)
+        red = mode_redundancy(mode)
+        stack = self.stacks[red]
+        engine = stack.engine
+        inputs = self.model.golden_inputs[record.vector]
+        target = record.target
+        undo_record = None
+        result = None
+        t0 = time.perf_counter()
+        try:
+            if target == "weights":
+                undo_record = apply_hits(self.buffers[red], record.hits)
+                result = engine.infer(inputs, validated=True)
+            elif target == "output":
+                self.output_upset.engine = engine
+                self.output_upset.hits = record.hits
+                self.output_upset.position = record.hits[0].replica
+                try:
+                    result = engine.infer(inputs, validated=True)
+                finally:
+                    self.output_upset.position = None
+            else:
+                frame = [np.array(a, copy=True) for a in inputs]
+                crc_at_capture = _frame_crc(frame) if target == "input" else 0
+                apply_hits(array_buffers(-1, dict(zip((t.name for t in self.input_tensors), frame))), record.hits)
+                if target == "input" and _frame_crc(frame) != crc_at_capture:
+                    return "due", "", record  # the executive's sense/infer CRC check refuses the frame
+                try:
+                    validate_inputs(frame, self.model.manifest.inputs)  # the sense task's range check
+                except InputRejected:
+                    return "due", "", record
+                result = engine.infer(frame, validated=True)
+            if mode == "tmr+scrub" and result.suspects:
+                for pos in sorted(result.suspects):  # as the executive does: scrub a suspect at once
+                    stack.scrubber.repair_replica(pos)
+        except Exception:  # noqa: BLE001 - a decision that raises is the outcome being measured
+            return "crash", "", record
+        finally:
+            if undo_record is not None:
+                undo(undo_record)
+        if (time.perf_counter() - t0) * 1000.0 > self.exp.deadline_ms:
+            return "hang", "", record
+        if result.outcome is InferenceOutcome.DETECTED_UNRECOVERABLE:
+            return "due", "", record
+        out = result.outputs
+        same = (out[0].tobytes() if len(out) == 1 else b"".join(o.tobytes() for o in out)) == self.golden_bytes[record.vector]
+        if not same:
+            return "sdc", digest(out), record
+        return ("corrected" if result.outcome is InferenceOutcome.CORRECTED else "masked"), self.golden[record.vector], record
+
+
+def _frame_crc(frame: list[np.ndarray]) -> int:
+    """The same CRC the executive takes at capture and re-checks at fan-out."""
+    crc = 0
+    for a in frame:
+        crc = crc32c(np.ascontiguousarray(a), crc)
+    return crc
+
+
+# --- mission trials ---------------------------------------------------------------------------
+
+
+def mission_config(mode: str) -> FlightConfig:
+    """The flight configuration a mode flies: `tmr` is TMR without the periodic scrub task (the
+    suspect repair after an outvote stays: it is part of the executive's vote handling)."""
+    config = load_config(None)
+    if mode != "tmr":
+        return config
+    slots = tuple(tuple(t for t in slot if t != "scrub") for slot in config.schedule.slots)
+    return replace(config, schedule=replace(config.schedule, slots=slots))
+
+
+def executive_for_shard(exp: Experiment, mode: str, world: Any, instruments: list) -> Executive:
+    """THE seam where a mission shard gets its executive. Today: a fresh executive per shard (a
+    boot), whose episodes then fly back to back as one continuing mission. When the executive can
+    be built from a booted stack and reset per episode, this is the one function to change."""
+    from flight import SlotStore, make_executive
+    redundancy = "tmr" if mode == "fault-free" else mode_redundancy(mode).value
+    return make_executive(SlotStore.single(exp.model), mission_config(mode), world, instruments,
+                          redundancy=redundancy, scheduling="serial")
+
+
+class Radiation(Instrument):
+    """Upsets from an environment, at the start of the cycle they fall in; they persist until the
+    scrubber (or a vote's repair) fixes them. Mission time runs on the cycle counter."""
+
+    def __init__(self, exp: Experiment, rng: np.random.Generator, dt: float, tensors, cum):
+        self.env = exp.environment
+        self.rng = rng
+        self.dt = dt
+        self.tensors = tensors
+        self.cum = cum
+        self.image_bits = int(cum[-1])
+        self.seed = exp.seed
+        self.next_t: float | None = None
+        self.bits = 0
+        self.upsets = 0
+        self.records: list[FaultRecord] = []
+
+    def cycle_start(self, cycle: int, executive: Any) -> None:
+        replicas = executive.replicas
+        if not replicas:
+            return
+        bits = self.image_bits * len(replicas)
+        t = cycle * self.dt
+        if self.next_t is None or bits != self.bits:
+            self.bits = bits
+            self.next_t = self.env.next_upset(self.rng, bits, t - self.dt)
+        while self.next_t <= t:
+            self._strike(cycle, replicas)
+            self.next_t = self.env.next_upset(self.rng, bits, self.next_t)
+
+    def _strike(self, cycle: int, replicas) -> None:
+        from ._models import _pick_bit
+        replica = int(self.rng.integers(0, len(replicas)))
+        info, gbit = _pick_bit(self.rng, self.tensors, self.cum)
+        k = self.env.multiplicity(self.rng)
+        width = info.itemsize * 8
+        hits = tuple(Hit(replica, info.name, b // width, b % width) for b in range(gbit, min(gbit + k, info.bits)))
+        apply_hits(image_buffers(replicas), hits)
+        self.upsets += 1
+        if len(self.records) < 100:
+            self.records.append(FaultRecord(self.seed, "weights", "single" if k == 1 else "mbu", hits, cycle=cycle))
+
+
+class MissionTrials:
+    """One per worker process: a world per mode and a clean shadow replica that tells SDC apart."""
+
+    def __init__(self, exp: Experiment):
+        self.exp = exp
+        self.world_spec = exp.world or load_manifest(f"{exp.model}/manifest.yaml").world or ""
+        model = open_model(exp.model)
+        self.shadow = Replica(0, model)  # fault-free reference for every released output
+        from flight import WeightImage, ImageLayout
+        image = WeightImage(ImageLayout.from_manifest(model.manifest), model.tensors)
+        self.tensors = tensors_of(image)
+        self.cum = np.cumsum([t.bits for t in self.tensors])
+        self.dt = load_config(None).schedule.minor_frame_s
+        self.worlds: dict[str, Any] = {}
+
+    def close(self) -> None:
+        for w in self.worlds.values():
+            w.close()
+
+    def run_shard(self, shard: int, count: int, modes: tuple[str, ...]) -> dict[str, ModeTally]:
+        exp = self.exp
+        first_seed = exp.seed + shard * exp.shard_size
+        tallies = {}
+        for mode in modes:
+            world = self.worlds.get(mode)
+            if world is None:
+                world = self.worlds[mode] = load_world(self.world_spec)
+            rng = np.random.default_rng([exp.seed, shard, 7])  # the same radiation stream in every mode
+            radiation = None if mode == "fault-free" else Radiation(exp, rng, self.dt, self.tensors, self.cum)
+            tallies[mode] = self._fly(mode, world, radiation, first_seed, count)
+        return tallies
+
+    def _fly(self, mode: str, world: Any, radiation: Radiation | None, first_seed: int, count: int) -> ModeTally:
+        tally = ModeTally()
+        executive = executive_for_shard(self.exp, mode, world, [radiation] if radiation else [])
+        try:
+            for i in range(count):
+                seed = first_seed + i
+                before = executive.housekeeping()
+                upsets_before = radiation.upsets if radiation else 0
+                t0 = time.perf_counter()
+                sdc_events = 0
+                try:
+                    obs = world.reset(seed)
+                    done = False
+                    shadow = self.shadow
+                    while not done:
+                        result = executive.step([obs])
+                        if result.outputs is not None and radiation is not None:
+                            ref = shadow.run([obs])
+                            if any(a.tobytes() != b.tobytes() for a, b in zip(result.outputs, ref)):
+                                sdc_events += 1
+                        obs, _r, done = world.step(result.action)
+                    outcome = world.outcome().outcome
+                except Exception:  # noqa: BLE001 - the crash is what is measured; a new executive flies on
+                    executive.close()
+                    executive = executive_for_shard(self.exp, mode, world, [radiation] if radiation else [])
+                    tally.add("crash", None)
+                    continue
+                after = executive.housekeeping()
+                due = (after.unrecoverable - before.unrecoverable) + (after.inputs_rejected - before.inputs_rejected)
+                corrected = (after.votes_corrected - before.votes_corrected) + (after.chunks_repaired - before.chunks_repaired)
+                tally.mission[outcome] += 1
+                tally.mission["sdc_events"] += sdc_events
+                tally.mission["due_events"] += due
+                tally.mission["cycles"] += after.cycle - before.cycle
+                tally.mission["upsets"] += (radiation.upsets - upsets_before) if radiation else 0
+                if (time.perf_counter() - t0) * 1000.0 > self.exp.deadline_ms:
+                    kind = "hang"
+                elif sdc_events:
+                    kind = "sdc"
+                elif due:
+                    kind = "due"
+                elif corrected:
+                    kind = "corrected"
+                else:
+                    kind = "masked"
+                tally.add(kind, None)
+        finally:
+            executive.close()
+        if radiation is not None:
+            tally.examples["upsets"] = [r.to_dict() for r in radiation.records[:EXAMPLES_PER_OUTCOME]]
+        return tally
