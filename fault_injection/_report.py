@@ -28,6 +28,7 @@ def mode_summary(t: ModeTally, exp) -> dict[str, Any]:
     d["sdc_upper95_one_sided"] = clopper_pearson_upper(c["sdc"], n) if n else 1.0
     d["due_rate"] = c["due"] / n if n else 0.0
     d["due_rate_ci95"] = list(wilson(c["due"], n)) if n else [0.0, 1.0]
+    d["targets"] = {tgt: {**c, "trials": sum(c.values())} for tgt, c in t.by_target.items()}
     if exp.kind == "mission":
         m = t.mission
         d.update({k: m[k] for k in ("landed", "crashed", "timed_out", "sdc_events", "due_events", "upsets", "cycles")})

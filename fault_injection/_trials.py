@@ -29,6 +29,7 @@ from flight import (
     Instrument,
     Redundancy,
     Replica,
+    Schedule,
     boot,
     crc32c,
     load_config,
@@ -279,13 +280,24 @@ def _frame_crc(frame: list[np.ndarray]) -> int:
 
 
 def mission_config(mode: str) -> FlightConfig:
-    """The flight configuration a mode flies: `tmr` is TMR without the periodic scrub task (the
-    suspect repair after an outvote stays: it is part of the executive's vote handling)."""
+    """The flight configuration a mode flies: only `tmr+scrub` (and the fault-free reference) run
+    the periodic scrub task; `simplex`, `duplex` and `tmr` fly without it, so upsets accumulate
+    (the repair of a replica the vote names as suspect stays: it is part of the executive's voting)."""
     config = load_config(None)
-    if mode != "tmr":
+    if mode in ("tmr+scrub", "fault-free"):
         return config
-    slots = tuple(tuple(t for t in slot if t != "scrub") for slot in config.schedule.slots)
-    return replace(config, schedule=replace(config.schedule, slots=slots))
+    s = config.schedule
+    return replace(config, schedule=_NoScrubSchedule(s.minor_frame_hz, s.minor_frames, s.slots, s.budgets_ms,
+                                                     s.scrub_budget_bytes))
+
+
+@dataclass(frozen=True)
+class _NoScrubSchedule(Schedule):
+    """The flight schedule with its scrub tasks never dispatched. The slot table keeps them, so the
+    executive's housekeeping arithmetic (scrub period) still works; only `tasks()` drops them."""
+
+    def tasks(self, cycle: int) -> tuple[str, ...]:
+        return tuple(t for t in self.slots[(cycle - 1) % self.minor_frames] if t != "scrub")
 
 
 def executive_for_shard(exp: Experiment, mode: str, world: Any, instruments: list) -> Executive:
