@@ -47,12 +47,13 @@ class Environment:
         return base * max(1.0, self.saa_multiple if self.orbit_period_s > 0 else 1.0)
 
     def mean_upsets(self, bits: int, seconds: float) -> float:
-        """Expected upsets in `bits` over `seconds` (SAA passes averaged over whole orbits)."""
+        """Expected upsets in `bits` over mission time [0, seconds) (SAA passes counted exactly)."""
         base = self.upsets_per_bit_per_day * self.acceleration / SECONDS_PER_DAY
-        if self.orbit_period_s > 0:
-            f = min(1.0, self.saa_pass_s / self.orbit_period_s)
-            base *= (1 - f) + f * self.saa_multiple
-        return base * bits * seconds
+        if self.orbit_period_s <= 0:
+            return base * bits * seconds
+        orbits, rest = divmod(seconds, self.orbit_period_s)
+        in_saa = orbits * min(self.saa_pass_s, self.orbit_period_s) + min(rest, self.saa_pass_s)
+        return base * bits * (seconds + (self.saa_multiple - 1) * in_saa)
 
     def next_upset(self, rng: np.random.Generator, bits: int, t: float) -> float:
         """Mission time of the next upset after t among `bits` bits (inf when the rate is zero)."""
