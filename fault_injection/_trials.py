@@ -194,7 +194,7 @@ class InferenceTrials:
         tallies = {m: ModeTally() for m in exp.modes}
         for j in range(count):
             record = self.sample(rng, names[targets[j]], int(vectors[j]))
-            record = replace(record, extra={"shard": shard, "trial": j})
+            record.extra.update(shard=shard, trial=j)  # a fresh dict per record: no copy needed
             for mode in exp.modes:
                 outcome, out_digest, rec = self.run_trial(mode, record)
                 first = rec.hits[0]
@@ -211,8 +211,8 @@ class InferenceTrials:
     def for_mode(self, mode: str, record: FaultRecord) -> FaultRecord:
         """The record as it lands in `mode`: replica indices folded onto the mode's replicas."""
         n = mode_redundancy(mode).replicas
-        if record.target.startswith("input"):
-            return record
+        if record.target.startswith("input") or all(h.replica < n for h in record.hits):
+            return record  # the common case: nothing to fold, no new record
         return replace(record, hits=tuple(replace(h, replica=h.replica % n) for h in record.hits))
 
     def run_trial(self, mode: str, record: FaultRecord) -> tuple[str, str, FaultRecord]:
