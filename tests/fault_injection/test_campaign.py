@@ -274,3 +274,14 @@ def test_fly_under_a_storm_prints_the_same_keys_as_flight_fly():
     a, b = json.loads(ours.stdout), json.loads(theirs.stdout)
     assert set(a) == set(b)
     assert a["chunks_repaired"] > 0  # the storm struck and the scrubber repaired it
+
+
+def test_a_dask_cluster_given_by_address_gives_the_same_counts_as_one_local_worker():
+    import distributed  # the campaign extra, which `make` installs
+    campaign = campaign_from_dict({"name": "d", "model": MODEL, "seed": 4, "modes": ["simplex", "tmr"],
+                                   "trials": 400, "shard_size": 100})
+    local = summarize(run_campaign(campaign, workers=1))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = summarize(run_campaign(campaign, scheduler=cluster.scheduler_address))
+    assert remote["modes"] == local["modes"]
+    assert remote["executor"].startswith("dask ")
