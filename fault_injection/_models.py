@@ -10,6 +10,10 @@ Fault models (`sample_fault`):
   adjacent means adjacent in the little-endian bit order of the tensor, so it may cross a word;
 - `stuck-at-0` / `stuck-at-1`: one bit forced to a value (a no-op where it already holds it);
 - `burst`: the same bit in `max_bits` neighbouring words;
+Targets: `weights` (a replica's live image), `input` (the frame after its CRC was taken, before
+fan-out), `input-before-crc` (the frame before capture), `output` (a replica's output buffer during
+computation), `model-file` (a byte of a stored model file; the hit's tensor is the file name).
+
 - `pair`: one bit in each of two different replicas (the case a vote alone cannot always settle);
   with `same_element` both hits land in one element, which is where two wrong replicas can agree.
 
@@ -25,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 FAULT_MODELS = ("single", "mbu", "stuck-at-0", "stuck-at-1", "burst", "pair")
-TARGETS = ("weights", "input", "input-before-crc", "output")
+TARGETS = ("weights", "input", "input-before-crc", "output", "model-file")
 OPS = ("flip", "set0", "set1")
 
 
@@ -99,7 +103,7 @@ def sample_fault(rng: np.random.Generator, seed: int, model: str, target: str, t
     """Draw one fault of `model` on `target` (replica drawn among `replicas`, -1 for the shared input)."""
     if cum is None:
         cum = np.cumsum([t.bits for t in tensors])
-    shared = target in ("input", "input-before-crc")
+    shared = target in ("input", "input-before-crc", "model-file")
     replica = -1 if shared else int(rng.integers(0, replicas))
     info, gbit = _pick_bit(rng, tensors, cum)
     width = info.itemsize * 8

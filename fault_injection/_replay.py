@@ -70,7 +70,8 @@ def replay_record(path: Path | str, model: Path | str | None = None) -> dict[str
 
 
 def _check_hits(trials, record: FaultRecord, path) -> None:
-    tensors = {"weights": trials.weight_tensors, "output": trials.output_tensors}.get(record.target, trials.input_tensors)
+    tensors = {"weights": trials.weight_tensors, "output": trials.output_tensors,
+               "model-file": trials.file_tensors}.get(record.target, trials.input_tensors)
     by_name = {t.name: t for t in tensors}
     n = 3 if record.mode.startswith("tmr") else (2 if record.mode == "duplex" else 1)
     if record.vector >= len(trials.golden):
@@ -81,5 +82,5 @@ def _check_hits(trials, record: FaultRecord, path) -> None:
             raise ReplayError(f"{path}: record.hits[{i}].tensor {h.tensor!r}: not a {record.target} tensor of the model")
         if not 0 <= h.element < info.elements or not 0 <= h.bit < info.itemsize * 8:
             raise ReplayError(f"{path}: record.hits[{i}]: element or bit out of range for {h.tensor}")
-        if not (record.target.startswith("input") or 0 <= h.replica < n):
+        if not (record.target in ("input", "input-before-crc", "model-file") or 0 <= h.replica < n):
             raise ReplayError(f"{path}: record.hits[{i}].replica {h.replica}: {record.mode} has {n} replicas")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +31,7 @@ from flight import (
     Redundancy,
     Replica,
     Schedule,
+    SeuguardError,
     boot,
     crc32c,
     load_config,
@@ -168,6 +170,21 @@ class InferenceTrials:
         self.golden = [digest(o) for o in stack.model.golden_outputs]
         self.golden_bytes = [b"".join(np.ascontiguousarray(a).tobytes() for a in o) for o in stack.model.golden_outputs]
         self.buffers = {red: image_buffers(s.replicas) for red, s in self.stacks.items()}
+        self.files: dict[str, bytes] = {}
+        self.file_tensors: tuple[TensorInfo, ...] = ()
+        self._scratch = None
+        if any(t == "model-file" for t, _ in exp.targets):
+            # A private copy of the model folder per worker: a trial corrupts one file, boots from
+            # the copy, and writes the file back.
+            import shutil
+            import tempfile
+            self._scratch = Path(tempfile.mkdtemp(prefix="seuguard-fi-"))
+            for f in sorted(Path(exp.model).iterdir()):
+                if f.is_file():
+                    shutil.copy2(f, self._scratch / f.name)
+                    self.files[f.name] = f.read_bytes()
+            self.file_tensors = tuple(TensorInfo(n, len(b), 1) for n, b in self.files.items())
+            self.cums["model-file"] = np.cumsum([t.bits for t in self.file_tensors])
         self.output_upset = None
         if any(t == "output" for t, _ in exp.targets):
             self.output_upset = OutputUpset(tuple(s.name for s in manifest.outputs))
@@ -177,9 +194,14 @@ class InferenceTrials:
     def close(self) -> None:
         for s in self.stacks.values():
             s.close()
+        if self._scratch is not None:
+            import shutil
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def sample(self, rng: np.random.Generator, target: str, vector: int) -> FaultRecord:
-        tensors = {"weights": self.weight_tensors, "output": self.output_tensors}.get(target, self.input_tensors)
+        tensors = {"weights": self.weight_tensors, "output": self.output_tensors,
+                   "model-file": self.file_tensors}.get(target, self.input_tensors)
         cum = self.cums["input" if target.startswith("input") else target]
         f = self.exp.fault
         return sample_fault(rng, self.exp.seed, f.model, target, tensors, 3, f.max_bits, f.same_element, vector, cum)
@@ -211,7 +233,7 @@ class InferenceTrials:
     def for_mode(self, mode: str, record: FaultRecord) -> FaultRecord:
         """The record as it lands in `mode`: replica indices folded onto the mode's replicas."""
         n = mode_redundancy(mode).replicas
-        if record.target.startswith("input") or all(h.replica < n for h in record.hits):
+        if record.target in ("input", "input-before-crc", "model-file") or all(h.replica < n for h in record.hits):
             return record  # the common case: nothing to fold, no new record
         return replace(record, hits=tuple(replace(h, replica=h.replica % n) for h in record.hits))
 
@@ -226,6 +248,8 @@ class InferenceTrials:
         undo_record = None
         result = None
         t0 = time.perf_counter()
+        if target == "model-file":
+            return self._stored_model_trial(mode, record, t0)
         try:
             if target == "weights":
                 undo_record = apply_hits(self.buffers[red], record.hits)
@@ -265,6 +289,35 @@ class InferenceTrials:
         same = (out[0].tobytes() if len(out) == 1 else b"".join(o.tobytes() for o in out)) == self.golden_bytes[record.vector]
         if not same:
             return "sdc", digest(out), record
+        return ("corrected" if result.outcome is InferenceOutcome.CORRECTED else "masked"), self.golden[record.vector], record
+
+
+    def _stored_model_trial(self, mode: str, record: FaultRecord, t0: float) -> tuple[str, str, FaultRecord]:
+        """Corrupt a stored file, boot from it as the executive would, decide once, put it back.
+        Refused at boot (sha256, CRCs, manifest checks, golden vectors) is a detected error."""
+        name = record.hits[0].tensor
+        data = np.frombuffer(self.files[name], dtype=np.uint8).copy()
+        apply_hits(array_buffers(-1, {name: data}), record.hits)
+        path = self._scratch / name
+        path.write_bytes(data.tobytes())
+        stack = None
+        try:
+            stack = boot(self._scratch, redundancy=mode_redundancy(mode), scheduling="serial")
+            result = stack.engine.infer(self.model.golden_inputs[record.vector])
+        except SeuguardError:
+            return "due", "", record
+        except Exception:  # noqa: BLE001 - a boot or decision that raises is the outcome measured
+            return "crash", "", record
+        finally:
+            if stack is not None:
+                stack.close()
+            path.write_bytes(self.files[name])
+        if (time.perf_counter() - t0) * 1000.0 > self.exp.deadline_ms:
+            return "hang", "", record
+        if result.outcome is InferenceOutcome.DETECTED_UNRECOVERABLE:
+            return "due", "", record
+        if b"".join(o.tobytes() for o in result.outputs) != self.golden_bytes[record.vector]:
+            return "sdc", digest(result.outputs), record
         return ("corrected" if result.outcome is InferenceOutcome.CORRECTED else "masked"), self.golden[record.vector], record
 
 

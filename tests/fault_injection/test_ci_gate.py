@@ -69,6 +69,13 @@ def test_input_frame_upsets_after_capture_are_all_caught_by_the_frame_crc_and_be
     assert before == m["simplex"]["targets"]["input-before-crc"]  # TMR does no better than one copy
 
 
+def test_a_corrupted_stored_model_file_is_refused_at_boot_or_harmless_never_silent(ci):
+    _, _, summary, _ = ci
+    m = modes(summary, "storage")["tmr+scrub"]
+    assert m["trials"] >= 200 and m["sdc"] == 0 and m["crash"] == 0
+    assert m["due"] >= 0.9 * m["trials"]  # refused by sha256, CRC or golden-vector checks
+
+
 def test_under_an_accelerated_solar_storm_tmr_with_scrub_lands_as_often_as_fault_free_and_simplex_less(ci):
     _, _, summary, _ = ci
     m = modes(summary, "solar")
@@ -94,7 +101,7 @@ def test_the_gate_exit_code_and_junit_report_name_each_failing_gate(ci):
     cases = ET.parse(tmp / "gates.xml").getroot().findall("./testsuite/testcase")
     assert [c.get("name") for c in cases] == [g["gate"] for g in summary["gates"]]
     assert [c.get("name") for c in cases if c.find("failure") is not None] == failed
-    assert set(out["experiments"]) == {"single", "mbu", "pair", "input", "solar"}
+    assert set(out["experiments"]) == {"single", "mbu", "pair", "input", "storage", "solar"}
     for mode in out["experiments"]["single"]["modes"].values():
         assert set(mode) >= {"trials", "masked", "corrected", "due", "sdc", "crash", "hang", "sdc_rate", "sdc_rate_ci95"}
     assert (tmp / "report" / "report.md").is_file() and (tmp / "report" / "single-outcomes.png").is_file()
