@@ -24,7 +24,7 @@ computation), `model-file` (a byte of a stored model file; the hit's tensor is t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -33,10 +33,10 @@ TARGETS = ("weights", "input", "input-before-crc", "output", "model-file")
 OPS = ("flip", "set0", "set1")
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """One bit changed: in `replica`'s copy of `tensor` (for input/output targets the tensor is the
-    I/O name and `replica` is -1 for the shared frame)."""
+    I/O name and `replica` is -1 for the shared frame). A named tuple: trials make one per fault, and
+    a frozen dataclass costs several times more to build."""
 
     replica: int
     tensor: str
@@ -62,7 +62,7 @@ class FaultRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["hits"] = [asdict(h) for h in self.hits]
+        d["hits"] = [h._asdict() for h in self.hits]
         return d
 
     @classmethod
@@ -138,6 +138,28 @@ def sample_fault(rng: np.random.Generator, seed: int, model: str, target: str, t
     else:
         raise ValueError(f"unknown fault model {model!r} (one of {', '.join(FAULT_MODELS)})")
     return FaultRecord(seed, target, model, tuple(hits), vector)
+
+
+def sample_hits_batch(rng: np.random.Generator, model: str, target: str, tensors: Sequence[TensorInfo],
+                      cum: np.ndarray, count: int, replicas: int = 3, max_bits: int = 8,
+                      same_element: bool = False) -> list[tuple[Hit, ...]]:
+    """`count` faults' hits at once. Single-hit models are drawn as arrays (a scalar numpy draw
+    costs about a microsecond, and a trial is tens of them); the others one by one."""
+    if model not in ("single", "stuck-at-0", "stuck-at-1"):
+        return [sample_fault(rng, 0, model, target, tensors, replicas, max_bits, same_element, 0, cum).hits
+                for _ in range(count)]
+    shared = target in ("input", "input-before-crc", "model-file")
+    reps = np.full(count, -1) if shared else rng.integers(0, replicas, size=count)
+    g = rng.integers(0, int(cum[-1]), size=count)
+    t = np.searchsorted(cum, g, side="right")
+    starts = np.concatenate(([0], cum[:-1]))
+    local = g - starts[t]
+    widths = np.array([x.itemsize * 8 for x in tensors])[t]
+    elements, bits = local // widths, local % widths
+    names = [x.name for x in tensors]
+    op = {"single": "flip", "stuck-at-0": "set0", "stuck-at-1": "set1"}[model]
+    return [(Hit(r, names[ti], e, b, op),) for r, ti, e, b in
+            zip(reps.tolist(), t.tolist(), elements.tolist(), bits.tolist())]
 
 
 # --- the one place faults touch memory --------------------------------------------------------

@@ -14,6 +14,7 @@ golden one released as valid), crash (the decision raised), hang (it ran past th
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import math
 import time
 from pathlib import Path
@@ -42,7 +43,18 @@ from flight import (
 )
 
 from ._campaign import Experiment
-from ._models import FaultRecord, Hit, TensorInfo, apply_hits, array_buffers, image_buffers, sample_fault, tensors_of, undo
+from ._models import (
+    FaultRecord,
+    Hit,
+    TensorInfo,
+    apply_hits,
+    array_buffers,
+    image_buffers,
+    sample_fault,
+    sample_hits_batch,
+    tensors_of,
+    undo,
+)
 
 OUTCOMES = ("masked", "corrected", "due", "sdc", "crash", "hang")
 MISSION_OUTCOMES = ("landed", "crashed", "timed_out")
@@ -200,64 +212,98 @@ class InferenceTrials:
             self._scratch = None
 
     def sample(self, rng: np.random.Generator, target: str, vector: int) -> FaultRecord:
-        tensors = {"weights": self.weight_tensors, "output": self.output_tensors,
-                   "model-file": self.file_tensors}.get(target, self.input_tensors)
-        cum = self.cums["input" if target.startswith("input") else target]
+        """One fault record (tests, benchmarks); campaigns draw a shard's faults at once."""
+        tensors, cum = self._space(target)
         f = self.exp.fault
         return sample_fault(rng, self.exp.seed, f.model, target, tensors, 3, f.max_bits, f.same_element, vector, cum)
 
     def run_shard(self, shard: int, count: int) -> dict[str, ModeTally]:
-        exp = self.exp
+        """`count` faults drawn from (campaign seed, shard index), each run in every mode."""
+        exp, f = self.exp, self.exp.fault
         rng = np.random.default_rng([exp.seed, shard])
         names = [t for t, _ in exp.targets]
         weights = np.array([w for _, w in exp.targets])
-        targets = rng.choice(len(names), size=count, p=weights / weights.sum())
-        vectors = rng.integers(0, len(self.golden), size=count)
-        tallies = {m: ModeTally() for m in exp.modes}
+        targets = rng.choice(len(names), size=count, p=weights / weights.sum()).tolist()
+        vectors = rng.integers(0, len(self.golden), size=count).tolist()
+        all_hits: list = [None] * count
+        for k, name in enumerate(names):
+            idx = [j for j, t in enumerate(targets) if t == k]
+            tensors, cum = self._space(name)
+            for j, hits in zip(idx, sample_hits_batch(rng, f.model, name, tensors, cum, len(idx), 3, f.max_bits,
+                                                        f.same_element)):
+                all_hits[j] = hits
+        outcomes: dict[str, list[str]] = {m: [] for m in exp.modes}
+        kept: dict[str, dict[str, list[dict]]] = {m: {} for m in exp.modes}
+        folds = {m: mode_redundancy(m).replicas for m in exp.modes}
+        run = self.run_hits
         for j in range(count):
-            record = self.sample(rng, names[targets[j]], int(vectors[j]))
-            record.extra.update(shard=shard, trial=j)  # a fresh dict per record: no copy needed
+            hits, target, vector = all_hits[j], names[targets[j]], vectors[j]
+            top = max(h.replica for h in hits)
             for mode in exp.modes:
-                outcome, out_digest, rec = self.run_trial(mode, record)
-                first = rec.hits[0]
-                if outcome in ("sdc", "due") or len(tallies[mode].examples.get(outcome, ())) < EXAMPLES_PER_OUTCOME:
-                    rec = replace(rec, mode=mode, outcome=outcome, output_sha256=out_digest)
-                    tallies[mode].add(outcome, rec, first.bit if rec.target == "weights" else None,
-                                      first.tensor if rec.target == "weights" else None)
-                else:
-                    tallies[mode].add(outcome, None, first.bit if rec.target == "weights" else None,
-                                      first.tensor if rec.target == "weights" else None)
-                    tallies[mode].by_target.setdefault(rec.target, dict.fromkeys(OUTCOMES, 0))[outcome] += 1
+                n = folds[mode]
+                mh = hits if top < n else tuple(h._replace(replica=h.replica % n) for h in hits)
+                outcome, out_digest = run(mode, target, mh, vector)
+                outcomes[mode].append(outcome)
+                keep = kept[mode].setdefault(outcome, [])
+                if len(keep) < EXAMPLES_PER_OUTCOME:
+                    keep.append(FaultRecord(exp.seed, target, f.model, mh, vector, mode=mode, outcome=outcome,
+                                            output_sha256=out_digest, extra={"shard": shard, "trial": j}).to_dict())
+        tallies = {}
+        weight_trials = [j for j, t in enumerate(targets) if names[t] == "weights"]
+        for mode in exp.modes:
+            tally = ModeTally()
+            got = outcomes[mode]
+            for outcome, n in Counter(got).items():
+                tally.counts[outcome] += n
+            tally.counts["trials"] = count
+            for (t, outcome), n in Counter(zip(targets, got)).items():
+                tally.by_target.setdefault(names[t], dict.fromkeys(OUTCOMES, 0))[outcome] += n
+            for (bit, tensor, sdc), n in Counter((all_hits[j][0].bit, all_hits[j][0].tensor, got[j] == "sdc")
+                                                 for j in weight_trials).items():
+                for table, key in ((tally.by_bit, bit), (tally.by_tensor, tensor)):
+                    row = table.setdefault(key, [0, 0])
+                    row[0] += n
+                    row[1] += n if sdc else 0
+            tally.examples = kept[mode]
+            tallies[mode] = tally
         return tallies
+
+    def _space(self, target: str):
+        tensors = {"weights": self.weight_tensors, "output": self.output_tensors,
+                   "model-file": self.file_tensors}.get(target, self.input_tensors)
+        return tensors, self.cums["input" if target.startswith("input") else target]
 
     def for_mode(self, mode: str, record: FaultRecord) -> FaultRecord:
         """The record as it lands in `mode`: replica indices folded onto the mode's replicas."""
         n = mode_redundancy(mode).replicas
         if record.target in ("input", "input-before-crc", "model-file") or all(h.replica < n for h in record.hits):
             return record  # the common case: nothing to fold, no new record
-        return replace(record, hits=tuple(replace(h, replica=h.replica % n) for h in record.hits))
+        return replace(record, hits=tuple(h._replace(replica=h.replica % n) for h in record.hits))
 
     def run_trial(self, mode: str, record: FaultRecord) -> tuple[str, str, FaultRecord]:
         """Apply, decide once, classify, undo. Returns (outcome, output digest, record as applied)."""
         record = self.for_mode(mode, record)
+        return (*self.run_hits(mode, record.target, record.hits, record.vector), record)
+
+    def run_hits(self, mode: str, target: str, hits: tuple[Hit, ...], vector: int) -> tuple[str, str]:
+        """The trial itself (what campaigns and replay both run): (outcome, output digest)."""
         red = mode_redundancy(mode)
         stack = self.stacks[red]
         engine = stack.engine
-        inputs = self.model.golden_inputs[record.vector]
-        target = record.target
+        inputs = self.model.golden_inputs[vector]
         undo_record = None
         result = None
         t0 = time.perf_counter()
         if target == "model-file":
-            return self._stored_model_trial(mode, record, t0)
+            return self._stored_model_trial(mode, hits, vector, t0)
         try:
             if target == "weights":
-                undo_record = apply_hits(self.buffers[red], record.hits)
+                undo_record = apply_hits(self.buffers[red], hits)
                 result = engine.infer(inputs, validated=True)
             elif target == "output":
                 self.output_upset.engine = engine
-                self.output_upset.hits = record.hits
-                self.output_upset.position = record.hits[0].replica
+                self.output_upset.hits = hits
+                self.output_upset.position = hits[0].replica
                 try:
                     result = engine.infer(inputs, validated=True)
                 finally:
@@ -265,60 +311,60 @@ class InferenceTrials:
             else:
                 frame = [np.array(a, copy=True) for a in inputs]
                 crc_at_capture = _frame_crc(frame) if target == "input" else 0
-                apply_hits(array_buffers(-1, dict(zip((t.name for t in self.input_tensors), frame))), record.hits)
+                apply_hits(array_buffers(-1, dict(zip((t.name for t in self.input_tensors), frame))), hits)
                 if target == "input" and _frame_crc(frame) != crc_at_capture:
-                    return "due", "", record  # the executive's sense/infer CRC check refuses the frame
+                    return "due", ""  # the executive's sense/infer CRC check refuses the frame
                 try:
                     validate_inputs(frame, self.model.manifest.inputs)  # the sense task's range check
                 except InputRejected:
-                    return "due", "", record
+                    return "due", ""
                 result = engine.infer(frame, validated=True)
             if mode == "tmr+scrub" and result.suspects:
                 for pos in sorted(result.suspects):  # as the executive does: scrub a suspect at once
                     stack.scrubber.repair_replica(pos)
         except Exception:  # noqa: BLE001 - a decision that raises is the outcome being measured
-            return "crash", "", record
+            return "crash", ""
         finally:
             if undo_record is not None:
                 undo(undo_record)
         if (time.perf_counter() - t0) * 1000.0 > self.exp.deadline_ms:
-            return "hang", "", record
+            return "hang", ""
         if result.outcome is InferenceOutcome.DETECTED_UNRECOVERABLE:
-            return "due", "", record
+            return "due", ""
         out = result.outputs
-        same = (out[0].tobytes() if len(out) == 1 else b"".join(o.tobytes() for o in out)) == self.golden_bytes[record.vector]
+        same = (out[0].tobytes() if len(out) == 1 else b"".join(o.tobytes() for o in out)) == self.golden_bytes[vector]
         if not same:
-            return "sdc", digest(out), record
-        return ("corrected" if result.outcome is InferenceOutcome.CORRECTED else "masked"), self.golden[record.vector], record
+            return "sdc", digest(out)
+        return ("corrected" if result.outcome is InferenceOutcome.CORRECTED else "masked"), self.golden[vector]
 
 
-    def _stored_model_trial(self, mode: str, record: FaultRecord, t0: float) -> tuple[str, str, FaultRecord]:
+    def _stored_model_trial(self, mode: str, hits: tuple[Hit, ...], vector: int, t0: float) -> tuple[str, str]:
         """Corrupt a stored file, boot from it as the executive would, decide once, put it back.
         Refused at boot (sha256, CRCs, manifest checks, golden vectors) is a detected error."""
-        name = record.hits[0].tensor
+        name = hits[0].tensor
         data = np.frombuffer(self.files[name], dtype=np.uint8).copy()
-        apply_hits(array_buffers(-1, {name: data}), record.hits)
+        apply_hits(array_buffers(-1, {name: data}), hits)
         path = self._scratch / name
         path.write_bytes(data.tobytes())
         stack = None
         try:
             stack = boot(self._scratch, redundancy=mode_redundancy(mode), scheduling="serial")
-            result = stack.engine.infer(self.model.golden_inputs[record.vector])
+            result = stack.engine.infer(self.model.golden_inputs[vector])
         except SeuguardError:
-            return "due", "", record
+            return "due", ""
         except Exception:  # noqa: BLE001 - a boot or decision that raises is the outcome measured
-            return "crash", "", record
+            return "crash", ""
         finally:
             if stack is not None:
                 stack.close()
             path.write_bytes(self.files[name])
         if (time.perf_counter() - t0) * 1000.0 > self.exp.deadline_ms:
-            return "hang", "", record
+            return "hang", ""
         if result.outcome is InferenceOutcome.DETECTED_UNRECOVERABLE:
-            return "due", "", record
-        if b"".join(o.tobytes() for o in result.outputs) != self.golden_bytes[record.vector]:
-            return "sdc", digest(result.outputs), record
-        return ("corrected" if result.outcome is InferenceOutcome.CORRECTED else "masked"), self.golden[record.vector], record
+            return "due", ""
+        if b"".join(o.tobytes() for o in result.outputs) != self.golden_bytes[vector]:
+            return "sdc", digest(result.outputs)
+        return ("corrected" if result.outcome is InferenceOutcome.CORRECTED else "masked"), self.golden[vector]
 
 
 def _frame_crc(frame: list[np.ndarray]) -> int:
