@@ -27,7 +27,7 @@ import yaml
 
 from ._environments import Environment, resolve_environment
 from ._errors import CampaignError
-from ._models import FAULT_MODELS, TARGETS
+from ._models import FAULT_MODELS, MISSION_TARGETS, TARGETS
 from ._stats import leveugle_sample_size
 
 MODES = ("simplex", "duplex", "tmr", "tmr+scrub")
@@ -165,10 +165,16 @@ def _experiment(d: dict, where: str, base: Path) -> Experiment:
             trials = _int(d, "trials", where, 1, 100_000_000)
         if "environment" in d or "episodes" in d:
             raise CampaignError(f"{where}.{'environment' if 'environment' in d else 'episodes'}: only for kind: mission")
+        if "state" in t:
+            raise CampaignError(f"{where}.targets.state: only for kind: mission (executive state lives in the executive)")
     else:
-        if "environment" not in d:
+        bad = [k for k, _ in targets if k not in MISSION_TARGETS]
+        if bad:
+            raise CampaignError(f"{where}.targets.{bad[0]}: mission campaigns target {' or '.join(MISSION_TARGETS)}")
+        if "environment" not in d and "weights" in t:
             raise CampaignError(f"{where}.environment: missing (a preset name or a mapping)")
-        environment = resolve_environment(d["environment"], f"{where}.environment")
+        if "environment" in d:
+            environment = resolve_environment(d["environment"], f"{where}.environment")
         episodes = _int(d, "episodes", where, 1, 10_000_000)
         trials = episodes
         if fault.model not in ("single", "mbu"):

@@ -12,7 +12,8 @@ Fault models (`sample_fault`):
 - `burst`: the same bit in `max_bits` neighbouring words;
 Targets: `weights` (a replica's live image), `input` (the frame after its CRC was taken, before
 fan-out), `input-before-crc` (the frame before capture), `output` (a replica's output buffer during
-computation), `model-file` (a byte of a stored model file; the hit's tensor is the file name).
+computation), `model-file` (a byte of a stored model file; the hit's tensor is the file name), and
+for mission campaigns `state` (executive state: a scrubber reference CRC or a counter).
 
 - `pair`: one bit in each of two different replicas (the case a vote alone cannot always settle);
   with `same_element` both hits land in one element, which is where two wrong replicas can agree.
@@ -29,7 +30,8 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 FAULT_MODELS = ("single", "mbu", "stuck-at-0", "stuck-at-1", "burst", "pair")
-TARGETS = ("weights", "input", "input-before-crc", "output", "model-file")
+TARGETS = ("weights", "input", "input-before-crc", "output", "model-file", "state")
+MISSION_TARGETS = ("weights", "state")
 OPS = ("flip", "set0", "set1")
 
 

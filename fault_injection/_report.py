@@ -105,7 +105,7 @@ def text_table(summary: dict[str, Any]) -> str:
     for name, e in summary["experiments"].items():
         mission = e["kind"] == "mission"
         lines.append(f"{name} ({e['kind']}, {e['fault']} on {', '.join(e['targets'])}"
-                     + (f", {e['environment']} x{e['acceleration']:g}" if mission else "") + ")")
+                     + (f", {e['environment']} x{e['acceleration']:g}" if e["environment"] else "") + ")")
         head = f"  {'mode':10s} {'trials':>7s} " + " ".join(f"{k:>9s}" for k in OUTCOMES) + "  SDC rate [95% CI]"
         if mission:
             head += "           landed crashed timeout"

@@ -455,6 +455,48 @@ class Radiation(Instrument):
             self.records.append(FaultRecord(self.seed, "weights", "single" if k == 1 else "mbu", hits, cycle=cycle))
 
 
+class StateUpset(Instrument):
+    """One upset in executive state per episode, at a cycle drawn for it: a bit of one of the
+    scrubber's reference CRCs (the ground's table the scrubber checks against) or of one of the
+    executive's counters. The active-slot record is not targeted (a single-model store has none)."""
+
+    KINDS = ("crc-table", "counter")
+
+    def __init__(self, rng: np.random.Generator, seed: int):
+        self.rng = rng
+        self.seed = seed
+        self.at: int | None = None
+        self.records: list[FaultRecord] = []
+        self.upsets = 0
+
+    def arm(self, cycle: int) -> None:
+        self.at = cycle
+
+    def cycle_start(self, cycle: int, executive: Any) -> None:
+        if cycle != self.at or executive.stack is None:
+            return
+        self.at = None
+        kind = self.KINDS[int(self.rng.integers(0, len(self.KINDS)))]
+        if kind == "crc-table":
+            scrubber = executive.stack.scrubber
+            c = int(self.rng.integers(0, len(scrubber.chunks)))
+            bit = int(self.rng.integers(0, 32))
+            chunk = scrubber.chunks[c]
+            chunks = list(scrubber.chunks)
+            chunks[c] = replace(chunk, crc=chunk.crc ^ (1 << bit))
+            scrubber.chunks = tuple(chunks)
+            hit = Hit(-1, f"crc:{chunk.tensor}#{chunk.tensor_chunk}", 0, bit)
+        else:
+            keys = sorted(executive.n)
+            key = keys[int(self.rng.integers(0, len(keys)))]
+            bit = int(self.rng.integers(0, 32))
+            executive.n[key] ^= 1 << bit
+            hit = Hit(-1, f"counter:{key}", 0, bit)
+        self.upsets += 1
+        if len(self.records) < 100:
+            self.records.append(FaultRecord(self.seed, "state", "single", (hit,), cycle=cycle))
+
+
 class MissionTrials:
     """One per worker process: a world per mode and a clean shadow replica that tells SDC apart."""
 
@@ -483,18 +525,26 @@ class MissionTrials:
             if world is None:
                 world = self.worlds[mode] = load_world(self.world_spec)
             rng = np.random.default_rng([exp.seed, shard, 7])  # the same radiation stream in every mode
-            radiation = None if mode == "fault-free" else Radiation(exp, rng, self.dt, self.tensors, self.cum)
-            tallies[mode] = self._fly(mode, world, radiation, first_seed, count)
+            targets = {t for t, _ in exp.targets}
+            faulty = mode != "fault-free"
+            radiation = Radiation(exp, rng, self.dt, self.tensors, self.cum) if faulty and "weights" in targets else None
+            state = StateUpset(np.random.default_rng([exp.seed, shard, 8]), exp.seed) if faulty and "state" in targets else None
+            tallies[mode] = self._fly(mode, world, radiation, first_seed, count, state)
         return tallies
 
-    def _fly(self, mode: str, world: Any, radiation: Radiation | None, first_seed: int, count: int) -> ModeTally:
+    def _fly(self, mode: str, world: Any, radiation: Radiation | None, first_seed: int, count: int,
+             state: StateUpset | None = None) -> ModeTally:
         tally = ModeTally()
-        executive = executive_for_shard(self.exp, mode, world, [radiation] if radiation else [])
+        instruments = [i for i in (radiation, state) if i is not None]
+        faulty = bool(instruments)
+        executive = executive_for_shard(self.exp, mode, world, instruments)
         try:
             for i in range(count):
                 seed = first_seed + i
                 before = executive.housekeeping()
-                upsets_before = radiation.upsets if radiation else 0
+                upsets_before = sum(i.upsets for i in instruments)
+                if state is not None:  # somewhere in the first 150 frames of the episode
+                    state.arm(executive.cycle + 1 + int(state.rng.integers(0, 150)))
                 t0 = time.perf_counter()
                 sdc_events = 0
                 try:
@@ -503,7 +553,7 @@ class MissionTrials:
                     shadow = self.shadow
                     while not done:
                         result = executive.step([obs])
-                        if result.outputs is not None and radiation is not None:
+                        if result.outputs is not None and faulty:
                             ref = shadow.run([obs])
                             if any(a.tobytes() != b.tobytes() for a, b in zip(result.outputs, ref)):
                                 sdc_events += 1
@@ -511,17 +561,20 @@ class MissionTrials:
                     outcome = world.outcome().outcome
                 except Exception:  # noqa: BLE001 - the crash is what is measured; a new executive flies on
                     executive.close()
-                    executive = executive_for_shard(self.exp, mode, world, [radiation] if radiation else [])
+                    executive = executive_for_shard(self.exp, mode, world, instruments)
                     tally.add("crash", None)
                     continue
                 after = executive.housekeeping()
-                due = (after.unrecoverable - before.unrecoverable) + (after.inputs_rejected - before.inputs_rejected)
-                corrected = (after.votes_corrected - before.votes_corrected) + (after.chunks_repaired - before.chunks_repaired)
+                # Detected: no voted output, a refused frame, or a chunk nobody could repair.
+                due = sum(getattr(after, k) - getattr(before, k)
+                          for k in ("unrecoverable", "inputs_rejected", "chunks_unrepairable"))
+                corrected = sum(getattr(after, k) - getattr(before, k)
+                                for k in ("votes_corrected", "chunks_repaired", "replica_rebuilds"))
                 tally.mission[outcome] += 1
                 tally.mission["sdc_events"] += sdc_events
                 tally.mission["due_events"] += due
                 tally.mission["cycles"] += after.cycle - before.cycle
-                tally.mission["upsets"] += (radiation.upsets - upsets_before) if radiation else 0
+                tally.mission["upsets"] += sum(i.upsets for i in instruments) - upsets_before
                 if (time.perf_counter() - t0) * 1000.0 > self.exp.deadline_ms:
                     kind = "hang"
                 elif sdc_events:
@@ -535,6 +588,7 @@ class MissionTrials:
                 tally.add(kind, None)
         finally:
             executive.close()
-        if radiation is not None:
-            tally.examples["upsets"] = [r.to_dict() for r in radiation.records[:EXAMPLES_PER_OUTCOME]]
+        records = [r for i in instruments for r in i.records]
+        if records:
+            tally.examples["upsets"] = [r.to_dict() for r in records[:EXAMPLES_PER_OUTCOME]]
         return tally

@@ -176,6 +176,8 @@ def test_the_same_seed_gives_the_same_counts_with_one_and_two_workers():
     ({"colour": "red"}, r"^c\.colour: unknown key$"),
     ({"margin": 0.05}, r"^c\.trials: give trials or margin, not both$"),
     ({"kind": "mission"}, r"^c\.environment: missing"),
+    ({"targets": {"state": 1}}, r"^c\.targets\.state: only for kind: mission"),
+    ({"kind": "mission", "episodes": 1, "targets": {"input": 1}}, r"^c\.targets\.input: mission campaigns target"),
     ({"gates": ["tmr.sdc is 0"]}, r"^c\.gates\[0\]: 'tmr\.sdc is 0' is not 'LEFT OP RIGHT'"),
 ])
 def test_a_bad_campaign_is_refused_naming_the_key_and_the_reason(change, message):
@@ -285,3 +287,15 @@ def test_a_dask_cluster_given_by_address_gives_the_same_counts_as_one_local_work
         remote = summarize(run_campaign(campaign, scheduler=cluster.scheduler_address))
     assert remote["modes"] == local["modes"]
     assert remote["executor"].startswith("dask ")
+
+
+def test_executive_state_upsets_in_flight_are_detected_or_harmless_and_never_silent():
+    campaign = campaign_from_dict({"name": "s", "model": MODEL, "seed": 2, "kind": "mission", "modes": ["tmr+scrub"],
+                                   "targets": {"state": 1}, "episodes": 10, "shard_size": 10})
+    summary = summarize(run_campaign(campaign, workers=1))
+    m = summary["modes"]["tmr+scrub"]
+    kinds = {r["hits"][0]["tensor"].split(":")[0] for r in summary["experiments"]["s"]["examples"]["tmr+scrub"]["upsets"]}
+    assert m["upsets"] == 10 and kinds == {"crc", "counter"}
+    assert m["sdc"] == 0 and m["sdc_events"] == 0
+    assert m["due"] > 0  # a corrupted reference CRC makes a chunk nobody can repair: detected, reported
+    assert m["landed"] == summary["modes"]["fault-free"]["landed"]
