@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import time
 
-from _common import REPO, flush, header, interleaved, parse_args, plain_runner, plain_session, target
-
 import numpy as np
+from _common import (
+    REPO,
+    flush,
+    header,
+    interleaved,
+    parse_args,
+    plain_runner,
+    plain_session,
+    target,
+)
 
 from flight import Redundancy
 

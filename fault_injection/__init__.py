@@ -5,7 +5,13 @@ objects. Fault models as replayable records, radiation environments (YAML preset
 statistics, reports and CI gates (`fault-inject campaign`), record replay, and flight under a storm.
 """
 
-from ._campaign import Campaign, Experiment, FaultSpec, campaign_from_dict, load_campaign
+from ._campaign import (
+    Campaign,
+    Experiment,
+    FaultSpec,
+    campaign_from_dict,
+    load_campaign,
+)
 from ._environments import PRESETS, Environment, load_preset, resolve_environment
 from ._errors import CampaignError
 from ._faults import BitFlip, FlipAtCycle, StuckAt
@@ -13,7 +19,12 @@ from ._gates import GateResult, evaluate, write_junit
 from ._models import FaultRecord, Hit, apply_hits, undo
 from ._report import summarize, write_report
 from ._runner import CampaignResult, run_campaign
-from ._stats import clopper_pearson_upper, leveugle_sample_size, poisson_rate_interval, wilson
+from ._stats import (
+    clopper_pearson_upper,
+    leveugle_sample_size,
+    poisson_rate_interval,
+    wilson,
+)
 
 __all__ = [
     "BitFlip", "FlipAtCycle", "StuckAt",

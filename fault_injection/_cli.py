@@ -11,7 +11,16 @@ import json
 import sys
 from pathlib import Path
 
-from flight import Redundancy, SeuguardError, SlotStore, fly, load_config, load_manifest, load_world, make_executive
+from flight import (
+    Redundancy,
+    SeuguardError,
+    SlotStore,
+    fly,
+    load_config,
+    load_manifest,
+    load_world,
+    make_executive,
+)
 
 from ._faults import BitFlip, FlipAtCycle
 
@@ -73,7 +82,13 @@ def _fail(message: str, as_json: bool = False) -> int:
 def _progress_bar(enabled: bool, what: str):
     if not enabled:
         return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     progress = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
     task = progress.add_task(what, total=None)
@@ -272,7 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("fault-inject: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

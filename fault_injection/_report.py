@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flight import load_config
+
 from ._runner import CampaignResult
 from ._stats import clopper_pearson_upper, poisson_rate_interval, wilson
 from ._trials import OUTCOMES, ModeTally
@@ -35,7 +37,8 @@ def mode_summary(t: ModeTally, exp) -> dict[str, Any]:
         d["landed_rate_ci95"] = list(wilson(m["landed"], n)) if n else [0.0, 1.0]
         if exp.environment is not None and m["cycles"]:
             # Exposure in environment time: the flown seconds times the acceleration factor.
-            years = m["cycles"] / 50.0 * exp.environment.acceleration / SECONDS_PER_YEAR
+            frame_s = load_config(None).schedule.minor_frame_s  # the mission configuration's frame
+            years = m["cycles"] * frame_s * exp.environment.acceleration / SECONDS_PER_YEAR
             d["mission_years"] = years
             d["sdc_events_per_mission_year"] = m["sdc_events"] / years
             d["sdc_events_per_mission_year_ci95"] = list(poisson_rate_interval(m["sdc_events"], years))

@@ -14,11 +14,10 @@ golden one released as valid), crash (the decision raised), hang (it ran past th
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-import math
 import time
-from pathlib import Path
+from collections import Counter
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -505,7 +504,7 @@ class MissionTrials:
         self.world_spec = exp.world or load_manifest(f"{exp.model}/manifest.yaml").world or ""
         model = open_model(exp.model)
         self.shadow = Replica(0, model)  # fault-free reference for every released output
-        from flight import WeightImage, ImageLayout
+        from flight import ImageLayout, WeightImage
         image = WeightImage(ImageLayout.from_manifest(model.manifest), model.tensors)
         self.tensors = tensors_of(image)
         self.cum = np.cumsum([t.bits for t in self.tensors])

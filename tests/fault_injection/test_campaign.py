@@ -26,7 +26,12 @@ from fault_injection._models import FaultRecord, Hit, apply_hits, image_buffers,
 from fault_injection._replay import replay_record
 from fault_injection._report import summarize
 from fault_injection._runner import run_campaign
-from fault_injection._stats import clopper_pearson_upper, leveugle_sample_size, poisson_rate_interval, wilson
+from fault_injection._stats import (
+    clopper_pearson_upper,
+    leveugle_sample_size,
+    poisson_rate_interval,
+    wilson,
+)
 from fault_injection._trials import InferenceTrials
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,6 +166,15 @@ def test_the_same_seed_gives_the_same_counts_with_one_and_two_workers():
     assert strip(one) == strip(two)
     assert one["experiments"]["w"]["by_bit"] == two["experiments"]["w"]["by_bit"]
     assert one["modes"]["simplex"]["sdc"] > 0
+
+
+def test_mission_counts_do_not_depend_on_the_worker_count_either():
+    campaign = campaign_from_dict({"name": "m", "model": MODEL, "seed": 1, "kind": "mission", "modes": ["simplex"],
+                                   "environment": {"preset": "solar-storm", "acceleration": 300},
+                                   "episodes": 4, "shard_size": 2})
+    one = summarize(run_campaign(campaign, workers=1))
+    two = summarize(run_campaign(campaign, workers=2))
+    assert one["modes"] == two["modes"] and one["modes"]["simplex"]["upsets"] > 0
 
 
 # --- schema -----------------------------------------------------------------------------------
