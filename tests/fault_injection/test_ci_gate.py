@@ -102,6 +102,9 @@ def test_the_gate_exit_code_and_junit_report_name_each_failing_gate(ci):
     assert [c.get("name") for c in cases] == [g["gate"] for g in summary["gates"]]
     assert [c.get("name") for c in cases if c.find("failure") is not None] == failed
     assert set(out["experiments"]) == {"single", "mbu", "pair", "input", "storage", "solar"}
+    contract = {"trials", "masked", "corrected", "due", "sdc", "crash", "hang", "sdc_rate", "sdc_rate_ci95"}
     for mode in out["experiments"]["single"]["modes"].values():
-        assert set(mode) >= {"trials", "masked", "corrected", "due", "sdc", "crash", "hang", "sdc_rate", "sdc_rate_ci95"}
+        assert set(mode) == contract
+    for mode in out["experiments"]["solar"]["modes"].values():
+        assert set(mode) == contract | {"landed", "crashed", "timed_out"}
     assert (tmp / "report" / "report.md").is_file() and (tmp / "report" / "single-outcomes.png").is_file()
