@@ -169,7 +169,9 @@ class InferenceTrials:
         for mode in exp.modes:
             red = mode_redundancy(mode)
             if red not in self.stacks:
-                self.stacks[red] = boot(exp.model, redundancy=red, scheduling="serial")
+                # The engine's watchdog kills a replica run that passes the trial deadline.
+                self.stacks[red] = boot(exp.model, redundancy=red, scheduling="serial",
+                                        watchdog_s=exp.deadline_ms / 1000.0)
         stack = next(iter(self.stacks.values()))
         self.model = stack.model
         manifest = stack.model.manifest
@@ -292,6 +294,7 @@ class InferenceTrials:
         inputs = self.model.golden_inputs[vector]
         undo_record = None
         result = None
+        killed = engine.watchdog_timeouts
         t0 = time.perf_counter()
         if target == "model-file":
             return self._stored_model_trial(mode, hits, vector, t0)
@@ -326,7 +329,7 @@ class InferenceTrials:
         finally:
             if undo_record is not None:
                 undo(undo_record)
-        if (time.perf_counter() - t0) * 1000.0 > self.exp.deadline_ms:
+        if engine.watchdog_timeouts != killed or (time.perf_counter() - t0) * 1000.0 > self.exp.deadline_ms:
             return "hang", ""
         if result.outcome is InferenceOutcome.DETECTED_UNRECOVERABLE:
             return "due", ""
@@ -335,7 +338,6 @@ class InferenceTrials:
         if not same:
             return "sdc", digest(out)
         return ("corrected" if result.outcome is InferenceOutcome.CORRECTED else "masked"), self.golden[vector]
-
 
     def _stored_model_trial(self, mode: str, hits: tuple[Hit, ...], vector: int, t0: float) -> tuple[str, str]:
         """Corrupt a stored file, boot from it as the executive would, decide once, put it back.

@@ -154,6 +154,12 @@ def test_a_replay_whose_recorded_output_differs_is_reported_as_different(tmp_pat
     assert replay_record(path)["identical"] is False
 
 
+def test_a_trial_past_its_deadline_counts_as_a_hang():
+    campaign = campaign_from_dict({"name": "h", "model": MODEL, "modes": ["tmr"], "trials": 20, "deadline_ms": 0.001})
+    m = summarize(run_campaign(campaign, workers=1))["modes"]["tmr"]
+    assert m["hang"] == 20 and m["trials"] == 20
+
+
 # --- worker-count independence ----------------------------------------------------------------
 
 
