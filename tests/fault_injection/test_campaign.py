@@ -65,6 +65,13 @@ def test_statistics_match_known_values():
     assert leveugle_sample_size(0.05) == 384 and leveugle_sample_size(0.01) == 9604
     assert leveugle_sample_size(0.01, population=10_000) < 9604
     assert poisson_rate_interval(0, 1.0)[1] == pytest.approx(3.689, abs=1e-2)
+    assert poisson_rate_interval(10, 2.0) == pytest.approx((4.795 / 2, 18.39 / 2), rel=2e-3)  # Garwood
+
+
+@given(count=st.integers(0, 200_000), exposure=st.floats(1e-3, 1e6))
+def test_the_poisson_rate_interval_contains_the_observed_rate(count, exposure):
+    lo, hi = poisson_rate_interval(count, exposure)
+    assert 0.0 <= lo <= count / exposure <= hi
 
 
 # --- environments -----------------------------------------------------------------------------
