@@ -130,12 +130,59 @@ def main() -> None:
            note="includes one executive boot per shard and a shadow replica per decision")
     world.close()
     mt.close()
+    pytorchfi_peer(trials, rate, args.quick)
+
+
+def pytorchfi_peer(trials, our_rate: float, quick: bool) -> None:
+    """PyTorchFI 0.6.0 on the same MLP (weights copied from the model), one weight bit flip per
+    trial through `declare_weight_fi` (it deep-copies the model per fault), classified against the
+    clean output. Optional: torch and pytorchfi are not project dependencies."""
     try:
-        import pytorchfi  # noqa: F401
-        import torch  # noqa: F401
-        print("   pytorchfi present: peer benchmark not written yet")
+        import torch
+        from pytorchfi.core import fault_injection as PyTorchFI
     except ImportError:
         print("   PyTorchFI peer: skipped (torch and pytorchfi not installed; not project dependencies)")
+        return
+    import logging
+    logging.disable(logging.CRITICAL)
+    torch.set_num_threads(1)
+    w = trials.model.tensors
+    net = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(),
+                              torch.nn.Linear(64, 4)).eval()
+    with torch.no_grad():
+        for layer, name in ((net[0], "fc1"), (net[2], "fc2"), (net[4], "fc3")):
+            layer.weight.copy_(torch.from_numpy(np.array(w[f"{name}.weight"])))
+            layer.bias.copy_(torch.from_numpy(np.array(w[f"{name}.bias"])))
+    x = torch.from_numpy(np.array(trials.model.golden_inputs[0][0]))
+    with torch.no_grad():
+        clean = net(x)
+    assert np.allclose(clean.numpy(), trials.model.golden_outputs[0][0], atol=1e-4), "torch copy differs from ONNX"
+    pfi = PyTorchFI(net, batch_size=1, input_shape=[8], layer_types=[torch.nn.Linear], use_cuda=False)
+    rng = np.random.default_rng(0)
+    shapes = [(64, 8), (64, 64), (4, 64)]
+    n = 300 if quick else 2000
+    faults = []
+    for _ in range(n):
+        layer = int(rng.integers(0, 3))
+        k, c = int(rng.integers(0, shapes[layer][0])), int(rng.integers(0, shapes[layer][1]))
+        bit = int(rng.integers(0, 32))
+        faults.append((layer, k, c, bit))
+    sdc = 0
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for layer, k, c, bit in faults:
+            old = np.float32(net[2 * layer].weight[k, c].item())
+            value = float(np.array([old]).view(np.uint32).__xor__(np.uint32(1 << bit)).view(np.float32)[0])
+            corrupted = pfi.declare_weight_fi(layer_num=[layer], k=[k], dim1=[c], dim2=[None], dim3=[None], value=[value])
+            sdc += not torch.equal(corrupted(x), clean)
+    peer = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(n):
+            net(x)
+    forward = n / (time.perf_counter() - t0)
+    print(f"   PyTorchFI {n} weight-bit trials: {peer:,.0f}/s ({forward / peer:.0f}x one torch forward, "
+          f"{sdc} changed outputs, no mitigation); ours: {our_rate:,.0f}/s TMR trials, {our_rate / peer:.1f}x PyTorchFI")
 
 
 if __name__ == "__main__":
