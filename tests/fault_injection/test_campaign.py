@@ -315,14 +315,3 @@ def test_a_dask_cluster_given_by_address_gives_the_same_counts_as_one_local_work
     assert remote["modes"] == local["modes"]
     assert remote["executor"].startswith("dask ")
 
-
-def test_executive_state_upsets_in_flight_are_detected_or_harmless_and_never_silent():
-    campaign = campaign_from_dict({"name": "s", "model": MODEL, "seed": 2, "kind": "mission", "modes": ["tmr+scrub"],
-                                   "targets": {"state": 1}, "episodes": 10, "shard_size": 10})
-    summary = summarize(run_campaign(campaign, workers=1))
-    m = summary["modes"]["tmr+scrub"]
-    kinds = {r["hits"][0]["tensor"].split(":")[0] for r in summary["experiments"]["s"]["examples"]["tmr+scrub"]["upsets"]}
-    assert m["upsets"] == 10 and kinds == {"crc", "counter"}
-    assert m["sdc"] == 0 and m["sdc_events"] == 0
-    assert m["due"] > 0  # a corrupted reference CRC makes a chunk nobody can repair: detected, reported
-    assert m["landed"] == summary["modes"]["fault-free"]["landed"]

@@ -1,8 +1,9 @@
 """The CI gate: campaigns/ci.yaml run as a program, and what each experiment must show.
 
-Runs once per session (about 70 s on two cores): 4,000 single-bit, 3,000 multi-bit, 3,000 paired
-and 1,000 input-frame inference trials per mode, and 200 lander episodes per mode under an
-accelerated solar storm.
+Runs once per module (about 45 s of CPU on two cores: 50-120 s of wall time depending on the
+machine's load): 4,000 single-bit, 3,000 multi-bit, 3,000 paired and 1,000 input-frame inference
+trials per mode, 200 boots from corrupted model files, 20 episodes with executive-state upsets,
+and 200 lander episodes per mode under an accelerated solar storm.
 """
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ def test_a_corrupted_stored_model_file_is_refused_at_boot_or_harmless_never_sile
     assert m["due"] >= 0.9 * m["trials"]  # refused by sha256, CRC or golden-vector checks
 
 
+def test_executive_state_upsets_in_flight_are_detected_or_harmless_and_never_silent(ci):
+    _, _, summary, _ = ci
+    m = modes(summary, "state")["tmr+scrub"]
+    upsets = summary["experiments"]["state"]["examples"]["tmr+scrub"]["upsets"]
+    assert m["upsets"] == m["trials"] == 20 and {r["hits"][0]["tensor"].split(":")[0] for r in upsets} == {"crc", "counter"}
+    assert m["sdc"] == 0 and m["sdc_events"] == 0
+    assert m["due"] > 0  # a corrupted reference CRC leaves a chunk nobody can repair: detected and reported
+    assert m["landed"] == modes(summary, "state")["fault-free"]["landed"]
+
+
 def test_under_an_accelerated_solar_storm_tmr_with_scrub_lands_as_often_as_fault_free_and_simplex_less(ci):
     _, _, summary, _ = ci
     m = modes(summary, "solar")
@@ -101,7 +112,7 @@ def test_the_gate_exit_code_and_junit_report_name_each_failing_gate(ci):
     cases = ET.parse(tmp / "gates.xml").getroot().findall("./testsuite/testcase")
     assert [c.get("name") for c in cases] == [g["gate"] for g in summary["gates"]]
     assert [c.get("name") for c in cases if c.find("failure") is not None] == failed
-    assert set(out["experiments"]) == {"single", "mbu", "pair", "input", "storage", "solar"}
+    assert set(out["experiments"]) == {"single", "mbu", "pair", "input", "storage", "state", "solar"}
     contract = {"trials", "masked", "corrected", "due", "sdc", "crash", "hang", "sdc_rate", "sdc_rate_ci95"}
     for mode in out["experiments"]["single"]["modes"].values():
         assert set(mode) == contract
