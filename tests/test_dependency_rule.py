@@ -90,3 +90,15 @@ def test_flight_module_imports_only_what_design_allows(path):
         if top not in ALLOWED_THIRD_PARTY | CLI_ONLY.get(path.name, set()):
             bad.append((line, mod))
     assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+# --- fault_injection (issue 8): flight and sim only, never ground -------------------------------
+
+FAULT_INJECTION_FILES = sorted((ROOT / "fault_injection").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", FAULT_INJECTION_FILES, ids=lambda p: p.name)
+def test_fault_injection_module_imports_no_ground(path):
+    tree = ast.parse(path.read_text(), str(path))
+    bad = [(line, mod) for line, mod in imported_modules(tree, "fault_injection") if mod.split(".")[0] == "ground"]
+    assert bad == [], f"{path.name} imports ground at {bad}"
