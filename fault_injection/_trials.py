@@ -192,6 +192,8 @@ class InferenceTrials:
             import shutil
             import tempfile
             self._scratch = Path(tempfile.mkdtemp(prefix="seuguard-fi-"))
+            import atexit  # a worker process's runner lives until the process exits
+            atexit.register(shutil.rmtree, self._scratch, True)
             for f in sorted(Path(exp.model).iterdir()):
                 if f.is_file():
                     shutil.copy2(f, self._scratch / f.name)
