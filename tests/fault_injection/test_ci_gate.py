@@ -53,7 +53,9 @@ def test_adjacent_multi_bit_upsets_up_to_8_bits_never_get_through_tmr_with_scrub
 
 
 @pytest.mark.xfail(strict=True, reason="two replicas hit in one element can agree on a wrong output and "
-                   "outvote the healthy one; needs verification on any disagreement (issue 7) in the engine")
+                   "outvote the healthy one (seen: both flips push the same ReLU unit to zero, or both round to "
+                   "the same wrong logit); the engine reports CORRECTED. Needs verification on any disagreement "
+                   "(issue 7) in the engine")
 def test_two_upsets_in_two_replicas_between_scrub_passes_never_get_through_tmr_with_scrub(ci):
     _, _, summary, _ = ci
     m = modes(summary, "pair")
