@@ -14,6 +14,7 @@ any trial runs.
     trials: 3000                     # or margin: 0.01 (sample size per Leveugle et al.)
     environment: {preset: solar-storm, acceleration: 300}   # mission campaigns
     episodes: 200                    # mission campaigns
+    flight_config: my-flight.yaml    # mission campaigns: the flight configuration (default: packaged)
     gates: ["tmr+scrub.sdc_rate_ci95.upper < 0.001"]
 """
 
@@ -25,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from flight import SeuguardError, parse_config
+
 from ._environments import Environment, resolve_environment
 from ._errors import CampaignError
 from ._models import FAULT_MODELS, MISSION_TARGETS, TARGETS
@@ -33,7 +36,7 @@ from ._stats import leveugle_sample_size
 MODES = ("simplex", "duplex", "tmr", "tmr+scrub")
 KINDS = ("inference", "mission")
 _EXPERIMENT_KEYS = {"name", "kind", "model", "seed", "modes", "fault", "targets", "trials", "margin",
-                    "environment", "episodes", "shard_size", "deadline_ms", "world"}
+                    "environment", "episodes", "shard_size", "deadline_ms", "world", "flight_config"}
 _TOP_KEYS = _EXPERIMENT_KEYS | {"experiments", "gates", "description"}
 
 
@@ -59,6 +62,7 @@ class Experiment:
     environment: Environment | None = None
     episodes: int = 0
     world: str = ""
+    flight_config: str = ""  # flight configuration YAML text for mission trials ("" = the packaged default)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data to ship to a worker process (and to rebuild the experiment there)."""
@@ -180,12 +184,25 @@ def _experiment(d: dict, where: str, base: Path) -> Experiment:
         if fault.model not in ("single", "mbu"):
             raise CampaignError(f"{where}.fault.model: mission campaigns draw upsets from the environment "
                                 f"(single or mbu), got {fault.model!r}")
+    flight_config = ""
+    if "flight_config" in d:
+        if kind != "mission":
+            raise CampaignError(f"{where}.flight_config: only for kind: mission")
+        value = d["flight_config"]
+        path = next((p for p in (Path(str(value)), base / str(value)) if p.is_file()), None)
+        if not isinstance(value, str) or path is None:
+            raise CampaignError(f"{where}.flight_config: {value!r}: no such file")
+        flight_config = path.read_text()
+        try:
+            parse_config(flight_config, path.name)
+        except SeuguardError as exc:
+            raise CampaignError(f"{where}.flight_config: {exc}") from None
     shard_default = 1000 if kind == "inference" else 25
     return Experiment(
         name=name, kind=kind, model=model, seed=seed, modes=tuple(modes), fault=fault, targets=tuple(targets),
         trials=trials, shard_size=_int(d, "shard_size", where, 1, 10_000_000, shard_default),
         deadline_ms=_number(d, "deadline_ms", where, 0.001, 3.6e6, 1000.0 if kind == "inference" else 600_000.0),
-        environment=environment, episodes=episodes, world=str(d.get("world", "")),
+        environment=environment, episodes=episodes, world=str(d.get("world", "")), flight_config=flight_config,
     )
 
 

@@ -292,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fault-inject: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flight import load_config
+from flight import load_config, parse_config
 
 from ._runner import CampaignResult
 from ._stats import clopper_pearson_upper, poisson_rate_interval, wilson
@@ -37,7 +37,7 @@ def mode_summary(t: ModeTally, exp) -> dict[str, Any]:
         d["landed_rate_ci95"] = list(wilson(m["landed"], n)) if n else [0.0, 1.0]
         if exp.environment is not None and m["cycles"]:
             # Exposure in environment time: the flown seconds times the acceleration factor.
-            frame_s = load_config(None).schedule.minor_frame_s  # the mission configuration's frame
+            frame_s = (parse_config(exp.flight_config) if exp.flight_config else load_config(None)).schedule.minor_frame_s
             years = m["cycles"] * frame_s * exp.environment.acceleration / SECONDS_PER_YEAR
             d["mission_years"] = years
             d["sdc_events_per_mission_year"] = m["sdc_events"] / years

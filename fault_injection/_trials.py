@@ -37,6 +37,7 @@ from flight import (
     load_config,
     load_manifest,
     load_world,
+    parse_config,
     open_model,
     validate_inputs,
 )
@@ -381,11 +382,11 @@ def _frame_crc(frame: list[np.ndarray]) -> int:
 # --- mission trials ---------------------------------------------------------------------------
 
 
-def mission_config(mode: str) -> FlightConfig:
+def mission_config(mode: str, text: str = "") -> FlightConfig:
     """The flight configuration a mode flies (campaigns pin serial scheduling): only `tmr+scrub` (and the fault-free reference) run
     the periodic scrub task; `simplex`, `duplex` and `tmr` fly without it, so upsets accumulate
     (the repair of a replica the vote names as suspect stays: it is part of the executive's voting)."""
-    config = load_config(None)
+    config = parse_config(text, "flight_config") if text else load_config(None)
     # No wall-clock watchdog: on a loaded machine it abandons replica runs at random, and a
     # campaign's counts must depend on the seed only (hangs are classified by the trial deadline).
     config = replace(config, engine=replace(config.engine, watchdog_ms=0.0))
@@ -411,7 +412,7 @@ def executive_for_shard(exp: Experiment, mode: str, world: Any, instruments: lis
     be built from a booted stack and reset per episode, this is the one function to change."""
     from flight import SlotStore, make_executive
     redundancy = "tmr" if mode == "fault-free" else mode_redundancy(mode).value
-    return make_executive(SlotStore.single(exp.model), mission_config(mode), world, instruments,
+    return make_executive(SlotStore.single(exp.model), mission_config(mode, exp.flight_config), world, instruments,
                           redundancy=redundancy, scheduling="serial")
 
 
@@ -512,7 +513,7 @@ class MissionTrials:
         image = WeightImage(ImageLayout.from_manifest(model.manifest), model.tensors)
         self.tensors = tensors_of(image)
         self.cum = np.cumsum([t.bits for t in self.tensors])
-        self.dt = load_config(None).schedule.minor_frame_s
+        self.dt = mission_config("fault-free", exp.flight_config).schedule.minor_frame_s
         self.worlds: dict[str, Any] = {}
 
     def close(self) -> None:

@@ -204,6 +204,9 @@ def test_mission_counts_do_not_depend_on_the_worker_count_either():
     ({"margin": 0.05}, r"^c\.trials: give trials or margin, not both$"),
     ({"kind": "mission"}, r"^c\.environment: missing"),
     ({"targets": {"state": 1}}, r"^c\.targets\.state: only for kind: mission"),
+    ({"flight_config": "x.yaml"}, r"^c\.flight_config: only for kind: mission$"),
+    ({"kind": "mission", "episodes": 1, "environment": "leo", "flight_config": "nope.yaml"},
+     r"^c\.flight_config: 'nope\.yaml': no such file$"),
     ({"kind": "mission", "episodes": 1, "targets": {"input": 1}}, r"^c\.targets\.input: mission campaigns target"),
     ({"gates": ["tmr.sdc is 0"]}, r"^c\.gates\[0\]: 'tmr\.sdc is 0' is not 'LEFT OP RIGHT'"),
 ])
