@@ -168,7 +168,6 @@ def _plots(directory: Path, summary: dict[str, Any]) -> list[Path]:
         labels = list(modes)
         for k, outcome in enumerate(("sdc", "due", "corrected")):
             rates = [modes[m][outcome] / modes[m]["trials"] if modes[m]["trials"] else 0 for m in labels]
-            from ._stats import wilson
             ci = [wilson(modes[m][outcome], modes[m]["trials"]) if modes[m]["trials"] else (0, 0) for m in labels]
             err = [[max(0.0, r - lo) for r, (lo, _) in zip(rates, ci)], [max(0.0, hi - r) for r, (_, hi) in zip(rates, ci)]]
             xs = [i + (k - 1) * 0.27 for i in range(len(labels))]
@@ -182,6 +181,25 @@ def _plots(directory: Path, summary: dict[str, Any]) -> list[Path]:
         fig.savefig(path, dpi=90)
         plt.close(fig)
         files.append(path)
+        if e["kind"] == "mission":
+            fig, ax = plt.subplots(figsize=(7, 3.5))
+            for k, outcome in enumerate(("landed", "crashed", "timed_out")):
+                n = [modes[m]["trials"] for m in labels]
+                rates = [modes[m][outcome] / t if t else 0 for m, t in zip(labels, n)]
+                ci = [wilson(modes[m][outcome], t) if t else (0, 0) for m, t in zip(labels, n)]
+                err = [[max(0.0, r - lo) for r, (lo, _) in zip(rates, ci)], [max(0.0, hi - r) for r, (_, hi) in zip(rates, ci)]]
+                ax.bar([i + (k - 1) * 0.27 for i in range(len(labels))], rates, width=0.27, yerr=err, capsize=3,
+                       label=outcome.replace("_", " "))
+            ax.set_xticks(range(len(labels)), labels)
+            ax.set_ylabel("fraction of episodes (95% CI)")
+            env = f" under {e['environment']} x{e['acceleration']:g}" if e["environment"] else ""
+            ax.set_title(f"{name}: lander outcomes{env}")
+            ax.legend()
+            fig.tight_layout()
+            path = directory / f"{name}-landings.png"
+            fig.savefig(path, dpi=90)
+            plt.close(fig)
+            files.append(path)
         if e["kind"] == "inference" and any(e["by_bit"].values()):
             for key, title in (("by_bit", "bit position"), ("by_tensor", "tensor")):
                 fig, ax = plt.subplots(figsize=(8, 3.5))
