@@ -152,6 +152,11 @@ def _write_records(directory: Path, campaign, summary: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for exp in campaign.experiments:
         if exp.kind != "inference":
+            for mode, per in summary["experiments"][exp.name]["examples"].items():
+                for rec in per.get("mission", ())[:1]:  # the first shard, flown as one mission
+                    (out / f"{exp.name}-{mode}-mission.json").write_text(json.dumps(
+                        {"model": exp.model, "world": exp.world, "flight_config": exp.flight_config,
+                         "mission": rec}, indent=1))
             continue
         for mode, per in summary["experiments"][exp.name]["examples"].items():
             for outcome, records in per.items():
@@ -170,6 +175,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _fail(str(exc), args.json)
     if args.json:
         print(json.dumps(outcome))
+    elif "episodes" in outcome:
+        print(f"{outcome['mode']}: {outcome['episodes']} episodes, {outcome['upsets']} upsets re-applied; outcomes "
+              + ("identical" if outcome["outcomes"] == outcome["recorded_outcomes"] else "DIFFERENT")
+              + "; telemetry " + ("identical" if outcome["telemetry_sha256"] == outcome["recorded_telemetry_sha256"]
+                                  else "DIFFERENT"))
     else:
         print(f"{outcome['mode']}: {outcome['outcome']} (recorded {outcome['recorded_outcome']}); output "
               f"{outcome['output_sha256'] or '(none)'} (recorded {outcome['recorded_output_sha256'] or '(none)'}): "
@@ -263,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replay", help="replay one fault record bit-exactly",
                        description="Run a recorded fault again (a file from a report's records/ folder) "
-                       "and check the outcome and the output bytes are the ones recorded; exit 1 if not.")
+                       "and check the outcome and the output bytes are the ones recorded; a mission record "
+                       "re-flies its episodes with the same upsets at the same cycles and checks every "
+                       "outcome and the telemetry digest. Exit 1 if anything differs.")
     r.add_argument("record", type=Path)
     r.add_argument("--model", type=Path, help="model folder (default: the one named in the record)")
     r.add_argument("--json", action="store_true")

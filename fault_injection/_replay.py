@@ -20,14 +20,19 @@ class ReplayError(CampaignError):
     """The record file is unreadable or malformed (the message names the field)."""
 
 
-def load_record(path: Path | str) -> tuple[str, FaultRecord]:
+def _read_json(path: Path | str) -> Any:
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except OSError as exc:
         raise ReplayError(f"{path}: unreadable ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ReplayError(f"{path}: not a JSON fault record") from None
+
+
+def load_record(path: Path | str) -> tuple[str, FaultRecord]:
+    path = Path(path)
+    data = _read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("record"), dict):
         raise ReplayError(f"{path}: expected an object with 'model' and 'record'")
     r: dict[str, Any] = data["record"]
@@ -51,6 +56,9 @@ def load_record(path: Path | str) -> tuple[str, FaultRecord]:
 def replay_record(path: Path | str, model: Path | str | None = None) -> dict[str, Any]:
     from ._trials import InferenceTrials
 
+    data = _read_json(path)
+    if isinstance(data, dict) and isinstance(data.get("mission"), dict):
+        return replay_mission(path, data, model)
     model_dir, record = load_record(path)
     model_dir = str(model) if model is not None else model_dir
     if not model_dir or not (Path(model_dir) / "manifest.yaml").is_file():
@@ -84,3 +92,50 @@ def _check_hits(trials, record: FaultRecord, path) -> None:
             raise ReplayError(f"{path}: record.hits[{i}]: element or bit out of range for {h.tensor}")
         if not (record.target in ("input", "input-before-crc", "model-file") or 0 <= h.replica < n):
             raise ReplayError(f"{path}: record.hits[{i}].replica {h.replica}: {record.mode} has {n} replicas")
+
+
+def replay_mission(path: Path | str, data: dict[str, Any], model: Path | str | None = None) -> dict[str, Any]:
+    """Fly a recorded mission shard again: the same executive configuration, the same episode seeds,
+    every recorded upset re-applied at its cycle; compare each episode's outcome and the telemetry."""
+    from flight import fly, load_manifest, load_world
+
+    from ._models import Hit
+    from ._trials import ReplayUpsets, executive_for_shard
+
+    m = data["mission"]
+    for key, ok in (("mode", lambda v: v in MODES), ("first_episode_seed", lambda v: isinstance(v, int)),
+                    ("episodes", lambda v: isinstance(v, int) and v > 0), ("upsets", lambda v: isinstance(v, list)),
+                    ("outcomes", lambda v: isinstance(v, list)), ("telemetry_sha256", lambda v: isinstance(v, str))):
+        if key not in m or not ok(m[key]):
+            raise ReplayError(f"{path}: mission.{key}: missing or invalid ({m.get(key)!r})")
+    model_dir = str(model) if model is not None else str(data.get("model", ""))
+    if not model_dir or not (Path(model_dir) / "manifest.yaml").is_file():
+        raise ReplayError(f"model {model_dir or '(none)'}: no model folder (manifest.yaml) there; pass --model")
+    log = []
+    for i, u in enumerate(m["upsets"]):
+        try:
+            hits = tuple(Hit(**h) for h in u["hits"])
+            log.append((int(u["cycle"]), str(u["target"]), hits))
+        except (KeyError, TypeError, ValueError):
+            raise ReplayError(f"{path}: mission.upsets[{i}]: expected cycle, target and hits") from None
+    exp = Experiment(name="replay", kind="mission", model=str(Path(model_dir).resolve()), seed=0,
+                     modes=(m["mode"],), fault=FaultSpec(), targets=(("weights", 1.0),), trials=m["episodes"],
+                     shard_size=m["episodes"], deadline_ms=1e9, world=str(data.get("world", "")),
+                     flight_config=str(data.get("flight_config", "")))
+    world = load_world(exp.world or load_manifest(f"{exp.model}/manifest.yaml").world or "")
+    executive = None
+    try:
+        upsets = ReplayUpsets(log)
+        executive = executive_for_shard(exp, m["mode"], world, [upsets])
+        summary = fly(executive, world, m["episodes"], m["first_episode_seed"])
+        digest = executive.digest.hexdigest()
+    finally:
+        if executive is not None:
+            executive.close()
+        world.close()
+    outcomes = [e["outcome"] for e in summary.per_episode]
+    return {"mode": m["mode"], "episodes": m["episodes"], "upsets": len(log), "outcomes": outcomes,
+            "recorded_outcomes": m["outcomes"], "telemetry_sha256": digest,
+            "recorded_telemetry_sha256": m["telemetry_sha256"],
+            "upsets_not_applied": upsets.skipped,
+            "identical": outcomes == m["outcomes"] and digest == m["telemetry_sha256"] and not upsets.skipped}

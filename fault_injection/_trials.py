@@ -37,8 +37,8 @@ from flight import (
     load_config,
     load_manifest,
     load_world,
-    parse_config,
     open_model,
+    parse_config,
     validate_inputs,
 )
 
@@ -432,6 +432,7 @@ class Radiation(Instrument):
         self.bits = 0
         self.upsets = 0
         self.records: list[FaultRecord] = []
+        self.log: list[tuple[int, str, tuple[Hit, ...]]] = []  # every upset: what a replay re-applies
 
     def cycle_start(self, cycle: int, executive: Any) -> None:
         replicas = executive.replicas
@@ -454,6 +455,7 @@ class Radiation(Instrument):
         width = info.itemsize * 8
         hits = tuple(Hit(replica, info.name, b // width, b % width) for b in range(gbit, min(gbit + k, info.bits)))
         apply_hits(image_buffers(replicas), hits)
+        self.log.append((cycle, "weights", hits))
         self.upsets += 1
         if len(self.records) < 100:
             self.records.append(FaultRecord(self.seed, "weights", "single" if k == 1 else "mbu", hits, cycle=cycle))
@@ -471,6 +473,7 @@ class StateUpset(Instrument):
         self.seed = seed
         self.at: int | None = None
         self.records: list[FaultRecord] = []
+        self.log: list[tuple[int, str, tuple[Hit, ...]]] = []
         self.upsets = 0
 
     def arm(self, cycle: int) -> None:
@@ -481,24 +484,57 @@ class StateUpset(Instrument):
             return
         self.at = None
         kind = self.KINDS[int(self.rng.integers(0, len(self.KINDS)))]
+        bit = int(self.rng.integers(0, 32))
         if kind == "crc-table":
-            scrubber = executive.stack.scrubber
-            c = int(self.rng.integers(0, len(scrubber.chunks)))
-            bit = int(self.rng.integers(0, 32))
-            chunk = scrubber.chunks[c]
-            chunks = list(scrubber.chunks)
-            chunks[c] = replace(chunk, crc=chunk.crc ^ (1 << bit))
-            scrubber.chunks = tuple(chunks)
+            chunk = executive.stack.scrubber.chunks[int(self.rng.integers(0, len(executive.stack.scrubber.chunks)))]
             hit = Hit(-1, f"crc:{chunk.tensor}#{chunk.tensor_chunk}", 0, bit)
         else:
             keys = sorted(executive.n)
-            key = keys[int(self.rng.integers(0, len(keys)))]
-            bit = int(self.rng.integers(0, 32))
-            executive.n[key] ^= 1 << bit
-            hit = Hit(-1, f"counter:{key}", 0, bit)
+            hit = Hit(-1, f"counter:{keys[int(self.rng.integers(0, len(keys)))]}", 0, bit)
+        apply_state_hit(executive, hit)
+        self.log.append((cycle, "state", (hit,)))
         self.upsets += 1
         if len(self.records) < 100:
             self.records.append(FaultRecord(self.seed, "state", "single", (hit,), cycle=cycle))
+
+
+def apply_state_hit(executive: Any, hit: Hit) -> None:
+    """An upset in executive state, named by the hit's tensor: `crc:TENSOR#CHUNK` flips a bit of
+    that chunk's reference CRC in the scrubber's table; `counter:KEY` one of the executive's counters."""
+    kind, _, name = hit.tensor.partition(":")
+    if kind == "crc":
+        tensor, _, index = name.rpartition("#")
+        scrubber = executive.stack.scrubber
+        chunks = list(scrubber.chunks)
+        for i, chunk in enumerate(chunks):
+            if chunk.tensor == tensor and chunk.tensor_chunk == int(index):
+                chunks[i] = replace(chunk, crc=chunk.crc ^ (1 << hit.bit))
+        scrubber.chunks = tuple(chunks)
+    elif kind == "counter":
+        executive.n[name] ^= 1 << hit.bit
+    else:
+        raise ValueError(f"state hit {hit.tensor!r}: expected crc:TENSOR#CHUNK or counter:KEY")
+
+
+class ReplayUpsets(Instrument):
+    """Re-applies a recorded mission's upsets at their cycles (what `fault-inject replay` flies)."""
+
+    def __init__(self, log: list[tuple[int, str, tuple[Hit, ...]]]):
+        self.skipped = 0
+        self.by_cycle: dict[int, list[tuple[str, tuple[Hit, ...]]]] = {}
+        for cycle, target, hits in log:
+            self.by_cycle.setdefault(cycle, []).append((target, hits))
+
+    def cycle_start(self, cycle: int, executive: Any) -> None:
+        for target, hits in self.by_cycle.get(cycle, ()):
+            if executive.stack is None or any(h.replica >= len(executive.replicas) for h in hits):
+                self.skipped += 1  # the flight went elsewhere (SAFE, no model): it is no longer the recording
+                continue
+            if target == "weights":
+                apply_hits(image_buffers(executive.replicas), hits)
+            else:
+                for hit in hits:
+                    apply_state_hit(executive, hit)
 
 
 class MissionTrials:
@@ -533,12 +569,13 @@ class MissionTrials:
             faulty = mode != "fault-free"
             radiation = Radiation(exp, rng, self.dt, self.tensors, self.cum) if faulty and "weights" in targets else None
             state = StateUpset(np.random.default_rng([exp.seed, shard, 8]), exp.seed) if faulty and "state" in targets else None
-            tallies[mode] = self._fly(mode, world, radiation, first_seed, count, state)
+            tallies[mode] = self._fly(mode, world, radiation, first_seed, count, state, record=shard == 0)
         return tallies
 
     def _fly(self, mode: str, world: Any, radiation: Radiation | None, first_seed: int, count: int,
-             state: StateUpset | None = None) -> ModeTally:
+             state: StateUpset | None = None, record: bool = False) -> ModeTally:
         tally = ModeTally()
+        outcomes: list[str] = []
         instruments = [i for i in (radiation, state) if i is not None]
         faulty = bool(instruments)
         executive = executive_for_shard(self.exp, mode, world, instruments)
@@ -567,6 +604,8 @@ class MissionTrials:
                     executive.close()
                     executive = executive_for_shard(self.exp, mode, world, instruments)
                     tally.add("crash", None)
+                    record = False  # a fresh executive flew on: the shard no longer replays as one flight
+                    outcomes.append("crash")
                     continue
                 after = executive.housekeeping()
                 # Detected: no voted output, a refused frame, or a chunk nobody could repair.
@@ -575,6 +614,7 @@ class MissionTrials:
                 corrected = sum(getattr(after, k) - getattr(before, k)
                                 for k in ("votes_corrected", "chunks_repaired", "replica_rebuilds"))
                 tally.mission[outcome] += 1
+                outcomes.append(outcome)
                 tally.mission["sdc_events"] += sdc_events
                 tally.mission["due_events"] += due
                 tally.mission["cycles"] += after.cycle - before.cycle
@@ -590,6 +630,12 @@ class MissionTrials:
                 else:
                     kind = "masked"
                 tally.add(kind, None)
+            if record and faulty:
+                log = sorted((entry for i in instruments for entry in i.log), key=lambda e: e[0])
+                tally.examples["mission"] = [{
+                    "mode": mode, "seed": self.exp.seed, "first_episode_seed": first_seed, "episodes": count,
+                    "upsets": [{"cycle": c, "target": t, "hits": [h._asdict() for h in hs]} for c, t, hs in log],
+                    "outcomes": outcomes, "telemetry_sha256": executive.digest.hexdigest()}]
         finally:
             executive.close()
         records = [r for i in instruments for r in i.records]

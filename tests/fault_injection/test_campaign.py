@@ -318,3 +318,19 @@ def test_a_dask_cluster_given_by_address_gives_the_same_counts_as_one_local_work
     assert remote["modes"] == local["modes"]
     assert remote["executor"].startswith("dask ")
 
+
+
+def test_a_mission_record_replays_its_episodes_and_telemetry_bit_exactly_and_a_changed_one_does_not(tmp_path):
+    campaign = campaign_from_dict({"name": "mr", "model": MODEL, "seed": 5, "kind": "mission", "modes": ["tmr+scrub"],
+                                   "targets": {"weights": 1, "state": 1}, "episodes": 3, "shard_size": 3,
+                                   "environment": {"preset": "solar-storm", "acceleration": 300}})
+    summary = summarize(run_campaign(campaign, workers=1))
+    record = summary["experiments"]["mr"]["examples"]["tmr+scrub"]["mission"][0]
+    assert len(record["upsets"]) > 20 and {u["target"] for u in record["upsets"]} == {"weights", "state"}
+    path = tmp_path / "mission.json"
+    path.write_text(json.dumps({"model": MODEL, "mission": record}))
+    assert replay_record(path)["identical"]
+    exponent_hits = [i for i, u in enumerate(record["upsets"]) if u["target"] == "weights" and u["hits"][0]["bit"] == 30]
+    changed = dict(record, upsets=[u for i, u in enumerate(record["upsets"]) if i not in exponent_hits])
+    path.write_text(json.dumps({"model": MODEL, "mission": changed}))
+    assert exponent_hits and replay_record(path)["identical"] is False
