@@ -31,7 +31,8 @@ def main() -> None:
     header("campaign engine", args.quick)
     from fault_injection._campaign import campaign_from_dict
     from fault_injection._environments import load_preset
-    from fault_injection._trials import InferenceTrials, MissionTrials
+    from fault_injection._missions import MissionTrials
+    from fault_injection._trials import InferenceTrials
 
     rounds, round_s = (3, 0.2) if args.quick else (7, 0.5)
     exp = campaign_from_dict({"name": "b", "model": str(MODEL), "modes": ["simplex", "tmr"], "trials": 1}).experiments[0]
@@ -118,7 +119,7 @@ def main() -> None:
                 r = engine.infer([obs])
                 obs, _, done = world.step(int(np.argmax(r.outputs[0])))
 
-    from fault_injection._trials import Radiation
+    from fault_injection._missions import Radiation
     def campaign_eps():
         rad = Radiation(mexp, np.random.default_rng(0), mt.dt, mt.tensors, mt.cum)
         mt._fly("tmr+scrub", world, rad, 0, eps)

@@ -193,7 +193,7 @@ def cmd_fly(args: argparse.Namespace) -> int:
 
     from ._campaign import Experiment, FaultSpec
     from ._environments import resolve_environment
-    from ._trials import MissionTrials, Radiation, executive_for_shard
+    from ._missions import MissionTrials, Radiation, executive_for_shard
 
     if args.episodes < 1:
         return _usage(f"--episodes must be >= 1, got {args.episodes}")

@@ -99,8 +99,8 @@ def replay_mission(path: Path | str, data: dict[str, Any], model: Path | str | N
     every recorded upset re-applied at its cycle; compare each episode's outcome and the telemetry."""
     from flight import fly, load_manifest, load_world
 
+    from ._missions import ReplayUpsets, executive_for_shard
     from ._models import Hit
-    from ._trials import ReplayUpsets, executive_for_shard
 
     m = data["mission"]
     for key, ok in (("mode", lambda v: v in MODES), ("first_episode_seed", lambda v: isinstance(v, int)),

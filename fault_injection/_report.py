@@ -16,7 +16,7 @@ from flight import load_config, parse_config
 
 from ._runner import CampaignResult
 from ._stats import clopper_pearson_upper, poisson_rate_interval, wilson
-from ._trials import OUTCOMES, ModeTally
+from ._tally import OUTCOMES, ModeTally
 
 SECONDS_PER_YEAR = 365.25 * 86_400
 

@@ -20,7 +20,9 @@ from typing import Any, Callable
 
 from ._campaign import Campaign, Experiment
 from ._errors import CampaignError
-from ._trials import InferenceTrials, MissionTrials, ModeTally
+from ._missions import MissionTrials
+from ._tally import ModeTally
+from ._trials import InferenceTrials
 
 _WORKERS: dict[str, Any] = {}  # per process: experiment -> its booted trial runner
 
