@@ -213,7 +213,18 @@ def cmd_fly(args: argparse.Namespace) -> int:
         world = load_world(trials.world_spec)
         radiation = Radiation(exp, np.random.default_rng([args.seed, 0, 7]), trials.dt, trials.tensors, trials.cum)
         executive = executive_for_shard(exp, args.redundancy, world, [radiation])
-        summary = fly(executive, world, args.episodes, args.seed)
+        progress, advance = _progress_bar(not args.json and sys.stderr.isatty(), f"{args.redundancy} under {env.name}")
+        if progress is not None:
+            done = [0]
+
+            def on_episode(_outcome) -> None:
+                done[0] += 1
+                advance(done[0], args.episodes)
+
+            with progress:
+                summary = fly(executive, world, args.episodes, args.seed, on_episode=on_episode)
+        else:
+            summary = fly(executive, world, args.episodes, args.seed)
     except SeuguardError as exc:
         return _fail(str(exc), args.json)
     finally:
