@@ -20,13 +20,14 @@ any trial runs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from flight import SeuguardError, parse_config
+from flight import SeuguardError, load_manifest, parse_config
 
 from ._environments import Environment, resolve_environment
 from ._errors import CampaignError
@@ -120,6 +121,15 @@ def _resolve_model(value: Any, where: str, base: Path) -> str:
     raise CampaignError(f"{where}.model: {value}: no model folder (manifest.yaml) there")
 
 
+def _population(model: str, fault: FaultSpec, targets: list[str]) -> float:
+    """How many distinct single-bit weight faults there are (Leveugle's N): every bit of every live
+    tensor in each of three replicas. Other fault models and targets: an infinite population."""
+    if fault.model != "single" or targets != ["weights"]:
+        return math.inf
+    manifest = load_manifest(Path(model) / "manifest.yaml")
+    return float(sum(t.nbytes for t in manifest.live_tensors) * 8 * 3)
+
+
 def _experiment(d: dict, where: str, base: Path) -> Experiment:
     unknown = sorted(set(d) - _EXPERIMENT_KEYS)
     if unknown:
@@ -164,7 +174,8 @@ def _experiment(d: dict, where: str, base: Path) -> Experiment:
         if "trials" in d and "margin" in d:
             raise CampaignError(f"{where}.trials: give trials or margin, not both")
         if "margin" in d:
-            trials = leveugle_sample_size(_number(d, "margin", where, 1e-6, 0.5, 0.05))
+            trials = leveugle_sample_size(_number(d, "margin", where, 1e-6, 0.5, 0.05),
+                                          _population(model, fault, [k for k, _ in targets]))
         else:
             trials = _int(d, "trials", where, 1, 100_000_000)
         if "environment" in d or "episodes" in d:

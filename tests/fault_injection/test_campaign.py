@@ -225,8 +225,12 @@ def test_a_bad_environment_override_names_its_key():
                             "environment": "mars"}, "c")
 
 
-def test_a_margin_sets_the_trials_by_leveugle():
-    assert campaign_from_dict({"name": "c", "model": MODEL, "margin": 0.05}).experiments[0].trials == 384
+def test_a_margin_sets_the_trials_by_leveugle_over_the_models_fault_population():
+    single = campaign_from_dict({"name": "c", "model": MODEL, "margin": 0.01}).experiments[0].trials
+    population = 3 * 8 * (2048 + 256 + 16384 + 256 + 1024 + 16)  # every bit of the lander's three images
+    assert single == leveugle_sample_size(0.01, population) < 9604
+    mbu = campaign_from_dict({"name": "c", "model": MODEL, "margin": 0.05, "fault": {"model": "mbu"}})
+    assert mbu.experiments[0].trials == 384
 
 
 # --- gates ------------------------------------------------------------------------------------
