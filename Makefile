@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,campaign]'
 	touch $(STAMP)
 
-## demo: fly five seeded LunarLander episodes with TMR on the embedded default model
+## demo: the lander under an accelerated solar storm, simplex against TMR with scrubbing, side by side
 demo: $(STAMP)
-	$(VENV)/bin/flight fly --model models/lander-discrete --episodes 5 --seed 0 --redundancy tmr
+	$(VENV)/bin/fault-inject campaign campaigns/demo.yaml --report demo-report
 
 ## test: the whole test suite
 test: $(STAMP)

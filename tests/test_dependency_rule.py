@@ -150,3 +150,15 @@ def test_importing_a_layer_loads_none_of_the_layers_above_it(layer):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stderr
+
+
+# --- fault_injection (issue 8): flight and sim only, never ground -------------------------------
+
+FAULT_INJECTION_FILES = sorted((ROOT / "fault_injection").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", FAULT_INJECTION_FILES, ids=lambda p: p.name)
+def test_fault_injection_module_imports_no_ground(path):
+    tree = ast.parse(path.read_text(), str(path))
+    bad = [(line, mod) for line, mod in imported_modules(tree, "fault_injection") if mod.split(".")[0] == "ground"]
+    assert bad == [], f"{path.name} imports ground at {bad}"
