@@ -27,6 +27,8 @@ from flight import (
     load_config,
     load_manifest,
     load_world,
+    COUNTER_CELLS,
+    flip_counter_bit,
     open_model,
     parse_config,
 )
@@ -142,7 +144,7 @@ class StateUpset(Instrument):
             chunk = executive.stack.scrubber.chunks[int(self.rng.integers(0, len(executive.stack.scrubber.chunks)))]
             hit = Hit(-1, f"crc:{chunk.tensor}#{chunk.tensor_chunk}", 0, bit)
         else:
-            keys = sorted(executive.n)
+            keys = sorted(COUNTER_CELLS)
             hit = Hit(-1, f"counter:{keys[int(self.rng.integers(0, len(keys)))]}", 0, bit)
         apply_state_hit(executive, hit)
         self.log.append((cycle, "state", (hit,)))
@@ -164,7 +166,7 @@ def apply_state_hit(executive: Any, hit: Hit) -> None:
                 chunks[i] = replace(chunk, crc=chunk.crc ^ (1 << hit.bit))
         scrubber.chunks = tuple(chunks)
     elif kind == "counter":
-        executive.n[name] ^= 1 << hit.bit
+        flip_counter_bit(executive, name, hit.bit)
     else:
         raise ValueError(f"state hit {hit.tensor!r}: expected crc:TENSOR#CHUNK or counter:KEY")
 

@@ -58,3 +58,23 @@ def fold(totals: dict[str, Any], record: object) -> None:
 def record(cls, totals: dict[str, Any]):
     """A statistics record from totals (counters nobody reported yet are zero)."""
     return cls(**{f.name: totals.get(f.name, {} if "dict" in str(f.type) else 0) for f in fields(cls)})
+
+
+# Counters in executive state that an upset may strike (fault injection's typed access to them):
+# housekeeping name -> (component attribute of the executive, counter attribute of that component).
+COUNTER_CELLS: dict[str, tuple[str, str]] = {
+    "cmd_accepted": ("commanding", "accepted"), "cmd_rejected": ("commanding", "rejected"),
+    "inputs_rejected": ("control", "inputs_rejected"), "fallback_cycles": ("control", "fallback_cycles"),
+    "mode_transitions": ("health", "mode_transitions"), "safe_mode_cycles": ("health", "safe_mode_cycles"),
+    "replica_rebuilds": ("models", "replica_rebuilds"), "model_reloads": ("models", "model_reloads"),
+    "rollbacks": ("models", "rollbacks"), "overruns": ("timing", "overruns"),
+}
+
+
+def flip_counter_bit(executive: Any, name: str, bit: int) -> None:
+    """Flip one bit of one executive counter, as an upset in its memory would."""
+    if name not in COUNTER_CELLS or not 0 <= bit < 32:
+        raise ValueError(f"counter {name!r} bit {bit}: counters are {', '.join(sorted(COUNTER_CELLS))}, bits 0..31")
+    component, attr = COUNTER_CELLS[name]
+    owner = getattr(executive, component)
+    setattr(owner, attr, getattr(owner, attr) ^ (1 << bit))
