@@ -29,6 +29,7 @@ Telemetry (same APID; the 8-byte PUS time field carries the cycle counter, never
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from dataclasses import dataclass, field, fields
 
@@ -331,13 +332,17 @@ class Housekeeping:
     tc_kernel_drops: int = _hk(U32, "telecommand datagrams the kernel dropped (receive buffer full)")
 
     def pack(self) -> bytes:
-        out = []
+        values: list[int] = []
+        replicas = 0
         for f in HOUSEKEEPING_FIELDS:
             value = getattr(self, f.name)
-            values = value if f.per_replica else (value,)
             top = _TYPE_MAX[f.type]
-            out.append(struct.pack(f">{len(values)}{f.type}", *(min(max(int(v), 0), top) for v in values)))
-        return b"".join(out)
+            if f.per_replica:
+                replicas = len(value)
+                values.extend(min(max(int(v), 0), top) for v in value)
+            else:
+                values.append(min(max(int(value), 0), top))
+        return _hk_struct(replicas).pack(*values)
 
     @classmethod
     def unpack(cls, data: bytes) -> "Housekeeping":
@@ -354,6 +359,12 @@ class Housekeeping:
             pos += n * (f.bits // 8)
             values[f.name] = tuple(got) if f.per_replica else got[0]
         return cls(**values)
+
+
+@functools.lru_cache(maxsize=16)
+def _hk_struct(replicas: int) -> struct.Struct:
+    """The wire layout for a replica count, built once."""
+    return struct.Struct(">" + "".join(f.type * (replicas if f.per_replica else 1) for f in HOUSEKEEPING_FIELDS))
 
 
 HOUSEKEEPING_FIELDS: tuple[HkField, ...] = tuple(
