@@ -1,0 +1,408 @@
+"""The uplink receiver: CFDP Class 2 file reception, patch verification, staging in the inactive slot.
+
+Responsibility: turn the uplink's space packets (APID `UPLINK_APID`, 0x0C9) into a verified model
+in the INACTIVE slot, or into a refusal with one named reason. It never touches the active slot and
+never activates: activation (ACTIVATE_SLOT, auto_activate) is the model manager's.
+
+Each frame the executive calls, in its comm slot:
+  `accept_packet(raw)` for every packet the APID demultiplexer routes here,
+  `step(budget_bytes)`  once: runs CFDP timers, then at most ~budget bytes of verification work,
+  `outgoing()`          and sends what it returns (ACK, NAK, Finished: space packets, same APID).
+
+Verification is resumable across frames (a generator, as the scrubber keeps a cursor) and runs in
+this order, cheap and authenticating checks first: header and Ed25519 signature, spacecraft id,
+sequence above the highest accepted, body sha256, bounded decompression, base sha256 (the active
+slot's folder), apply, result sha256, then, on a folder built beside the inactive slot, every CRC
+(`open_model`) and the golden vectors on a replica under the flight configuration. Only then is the
+sequence recorded (durably) and the folder swapped into the inactive slot (atomically).
+
+cfdp-py 0.7.0 workarounds (DESIGN.md, Uplink): repeated EOFs are acknowledged here (a lost EOF ACK
+would make the ground fault a good transfer); a lost Finished ACK abandons instead of retrying
+forever; PDUs the state machine raises on are caught and counted; PDUs without their CRC-16 are
+dropped; the file's sha256 and signature are checked whatever CFDP says.
+
+Events go to `on_event(name, text)`; names are listed in `EVENTS`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cfdppy import IndicationConfig, LocalEntityConfig, RemoteEntityConfigTable
+from cfdppy.handler.dest import DestHandler
+from spacepackets.cfdp import ConditionCode, CrcFlag, Direction, PduFactory, TransactionId
+from spacepackets.cfdp.pdu import AckPdu, DirectiveType, EofPdu
+from spacepackets.cfdp.pdu.ack import TransactionStatus
+from spacepackets.cfdp.pdu.finished import DeliveryCode
+
+from .._errors import ManifestError, ModelCorrupted
+from ..engine._replica import Replica, check_golden
+from ..storage._model import open_model
+from ..storage._store import SlotStore
+from ._durable import fsync_dir, remove_tree, write_file
+from ._patch import (
+    HEADER_LEN,
+    MAX_CONTENT_BYTES,
+    MAX_PATCH_BYTES,
+    SIGNATURE_LEN,
+    PatchKind,
+    PatchRejected,
+    RejectReason,
+    apply_files,
+    decode_body,
+    decode_header,
+    digest_chunks,
+    folder_files,
+)
+from ._sequence import SequenceRecord
+from ._stage import commit_stage, recover_slots
+from ._transport import (
+    CheckTimers,
+    FLIGHT_ENTITY,
+    GROUND_ENTITY,
+    FaultLog,
+    LinkTimers,
+    MemoryFilestore,
+    QuietUser,
+    remote_config,
+    unwrap_pdu,
+    wrap_pdu,
+)
+
+QUARANTINE = "quarantine"
+QUARANTINE_KEEP = 8
+_BLOCK = 64 * 1024
+
+EVENTS = {
+    "UPLINK_FILE_RECEIVED_INFO": "a CFDP transfer completed with a valid file checksum; verification starts",
+    "UPLINK_TRANSFER_FAILED_LOW": "a CFDP transfer ended cancelled or abandoned (the ground retries)",
+    "UPLINK_PATCH_REFUSED_ERR": "a patch failed a check: reason and detail; quarantined, nothing staged",
+    "UPLINK_PATCH_STAGED_INFO": "a verified patch's result is in the inactive slot, ready to activate",
+    "UPLINK_STORE_RECOVERED_INFO": "an interrupted slot swap was undone or finished at start",
+}
+
+
+class Verification(enum.Enum):
+    IDLE = 0  # nothing received yet
+    VERIFYING = 1
+    STAGED = 2  # the last patch verified and sits in `staged_slot`
+    REFUSED = 3  # the last patch was refused (`last_refusal`)
+
+
+@dataclass(frozen=True)
+class UplinkStatistics:
+    packets: int  # space packets on the uplink APID
+    packets_rejected: int  # framing wrong (length, APID, version)
+    pdus: int  # PDUs handed to CFDP
+    pdus_corrupt: int  # CRC-16 wrong or missing, unparseable, or refused by the CFDP state machine
+    bytes_received: int
+    files: int  # complete, checksum-valid files received
+    transfers_failed: int
+    naks_sent: int
+    eof_reacks: int  # repeated EOFs acknowledged by the receiver itself (workaround)
+    refusals: int
+    last_refusal: str  # RejectReason name, '' if none
+    staged_slot: str  # 'A' | 'B' | '' (none)
+    verification: str  # Verification name
+    highest_sequence: int  # -1 while the record is corrupt
+    verify_bytes: int  # bytes of verification work done
+
+
+def default_self_test(directory: Path) -> None:
+    """Every CRC (open_model), then the golden vectors on one replica under the flight config."""
+    try:
+        model = open_model(directory)
+    except (ModelCorrupted, ManifestError) as exc:
+        raise PatchRejected(RejectReason.MODEL_INVALID, str(exc)) from None
+    try:
+        check_golden(Replica(0, model))
+    except ModelCorrupted as exc:
+        raise PatchRejected(RejectReason.GOLDEN_MISMATCH, str(exc)) from None
+
+
+class UplinkReceiver:
+    def __init__(
+        self,
+        store: SlotStore,
+        public_key: Ed25519PublicKey | bytes,
+        spacecraft: int,
+        on_event: Callable[[str, str], None] | None = None,
+        *,
+        timers: LinkTimers = LinkTimers(),
+        max_patch_bytes: int = MAX_PATCH_BYTES,
+        max_content_bytes: int = MAX_CONTENT_BYTES,
+        self_test: Callable[[Path], None] = default_self_test,
+    ):
+        if store.root is None:
+            raise ValueError("the uplink needs a slot store folder, not a single model")
+        self.store = store
+        self.root = Path(store.root)
+        self._key = public_key if isinstance(public_key, Ed25519PublicKey) else Ed25519PublicKey.from_public_bytes(public_key)
+        self.spacecraft = spacecraft
+        self._on_event = on_event or (lambda name, text: None)
+        self.max_patch_bytes = max_patch_bytes
+        self.max_content_bytes = max_content_bytes
+        self._self_test = self_test
+        self.sequence = SequenceRecord(self.root)
+        self._vfs = MemoryFilestore(max_patch_bytes)
+        self._user = QuietUser(self._vfs)
+        self._faults = FaultLog()
+        self._dest = DestHandler(
+            LocalEntityConfig(FLIGHT_ENTITY, IndicationConfig(), self._faults),
+            self._user,
+            RemoteEntityConfigTable([remote_config(GROUND_ENTITY, timers)]),
+            CheckTimers(timers.check_interval_s),
+        )
+        self._out: list[bytes] = []
+        self._tm_seq = 0
+        self._eof_seen: set[TransactionId] = set()
+        self._done: deque[TransactionId] = deque(maxlen=64)  # finished transactions: stale PDUs dropped
+        self._finished_seen = 0
+        self._pending: deque[bytes] = deque(maxlen=2)
+        self._job: Iterator[int] | None = None
+        self._job_raw: bytes = b""
+        self._state = Verification.IDLE
+        self._staged_slot = ""
+        self._n = dict(packets=0, packets_rejected=0, pdus=0, pdus_corrupt=0, bytes_received=0, files=0,
+                       transfers_failed=0, naks_sent=0, eof_reacks=0, refusals=0, verify_bytes=0)
+        self._last_refusal = ""
+        for note in recover_slots(self.root):
+            self._event("UPLINK_STORE_RECOVERED_INFO", note)
+
+    # --- the per-frame interface --------------------------------------------------------------
+
+    def accept_packet(self, raw: bytes) -> None:
+        """Feed one space packet from the uplink APID; never raises on bad bytes."""
+        pdu_raw = unwrap_pdu(bytes(raw))
+        if isinstance(pdu_raw, str):
+            self._n["packets_rejected"] += 1
+            return
+        self._n["packets"] += 1
+        try:
+            pdu = PduFactory.from_raw(pdu_raw)
+        except Exception:  # spacepackets raises several types (CRC, length, enum values)
+            pdu = None
+        if pdu is None or pdu.pdu_header.crc_flag != CrcFlag.WITH_CRC:
+            self._n["pdus_corrupt"] += 1
+            return
+        self._n["pdus"] += 1
+        self._n["bytes_received"] += len(pdu_raw)
+        tid = TransactionId(pdu.source_entity_id, pdu.transaction_seq_num)
+        if isinstance(pdu, EofPdu) and (tid in self._eof_seen or tid in self._done):
+            self._reacknowledge(pdu, active=tid not in self._done)
+            return
+        if tid in self._done:
+            return  # a late duplicate of a finished transfer: starting a new one from it would block
+        if isinstance(pdu, EofPdu):
+            self._eof_seen.add(tid)
+        self._run_cfdp(pdu)
+
+    def outgoing(self) -> list[bytes]:
+        """Packets to send to the ground (ACK, NAK, Finished), oldest first; clears the queue."""
+        out, self._out = self._out, []
+        return out
+
+    def step(self, budget_bytes: int = 256 * 1024) -> int:
+        """CFDP timers, then about `budget_bytes` of verification (at least one unit of progress).
+        Returns the bytes of work done."""
+        self._run_cfdp(None)
+        if self._job is None and self._pending:
+            self._job_raw = self._pending.popleft()
+            self._job = self._verify(self._job_raw)
+            self._state = Verification.VERIFYING
+        spent = 0
+        while self._job is not None and (spent == 0 or spent < budget_bytes):
+            try:
+                spent += next(self._job)
+            except StopIteration:
+                self._job = None
+            except PatchRejected as exc:
+                self._refuse(exc)
+            except OSError as exc:
+                self._refuse(PatchRejected(RejectReason.STORAGE_ERROR, f"{exc.__class__.__name__}: {exc.strerror}"))
+        self._n["verify_bytes"] += spent
+        return spent
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def staged_slot(self) -> str | None:
+        return self._staged_slot or None
+
+    @property
+    def ready_to_activate(self) -> bool:
+        """A verified model waits in the inactive slot."""
+        return (self._state is Verification.STAGED and self._staged_slot != ""
+                and self._staged_slot != self.store.active())
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None or bool(self._pending) or self._dest.state.name != "IDLE"
+
+    def statistics(self) -> UplinkStatistics:
+        try:
+            highest = self.sequence.highest()
+        except PatchRejected:
+            highest = -1
+        return UplinkStatistics(**self._n, last_refusal=self._last_refusal, staged_slot=self._staged_slot,
+                                verification=self._state.name, highest_sequence=highest)
+
+    # --- CFDP ----------------------------------------------------------------------------------
+
+    def _run_cfdp(self, pdu) -> None:
+        try:
+            self._dest.state_machine(pdu)
+        except Exception:  # cfdp-py 0.7.0 raises on PDUs it cannot place (stale, wrong state)
+            if pdu is not None:
+                self._n["pdus_corrupt"] += 1
+        self._drain()
+        self._collect_finished()
+
+    def _drain(self) -> None:
+        while True:
+            holder = self._dest.get_next_packet()
+            if holder is None:
+                return
+            if holder.pdu_directive_type == DirectiveType.NAK_PDU:
+                self._n["naks_sent"] += 1
+            self._send(holder.pdu.pack())
+
+    def _send(self, pdu: bytes) -> None:
+        self._out.append(wrap_pdu(pdu, self._tm_seq, telecommand=False))
+        self._tm_seq = (self._tm_seq + 1) & 0x3FFF
+
+    def _reacknowledge(self, eof: EofPdu, active: bool) -> None:
+        conf = eof.pdu_header.pdu_conf
+        conf.direction = Direction.TOWARDS_SENDER
+        status = TransactionStatus.ACTIVE if active else TransactionStatus.TERMINATED
+        self._send(AckPdu(conf, DirectiveType.EOF_PDU, eof.condition_code, status).pack())
+        self._n["eof_reacks"] += 1
+
+    def _collect_finished(self) -> None:
+        while self._finished_seen < len(self._user.finished):
+            params = self._user.finished[self._finished_seen]
+            self._finished_seen += 1
+            tid = params.transaction_id
+            self._done.append(tid)
+            self._eof_seen.discard(tid)
+            fin = params.finished_params
+            names = list(self._vfs.files)
+            overflowed = bool(self._vfs.overflowed)
+            data = bytes(self._vfs.files[names[0]]) if len(names) == 1 else None
+            self._vfs.files.clear()
+            self._vfs.overflowed.clear()
+            if overflowed:
+                self._n["files"] += 1
+                self._refuse(PatchRejected(RejectReason.OVERSIZED, f"transfer above {self.max_patch_bytes} bytes"), b"")
+            elif (fin.condition_code == ConditionCode.NO_ERROR and fin.delivery_code == DeliveryCode.DATA_COMPLETE
+                  and data is not None):
+                self._n["files"] += 1
+                self._pending.append(data)
+                self._event("UPLINK_FILE_RECEIVED_INFO", f"transaction {tid.seq_num.value}: {len(data)} bytes")
+            else:
+                self._n["transfers_failed"] += 1
+                self._event("UPLINK_TRANSFER_FAILED_LOW",
+                            f"transaction {tid.seq_num.value}: {ConditionCode(fin.condition_code).name}")
+
+    # --- verification ---------------------------------------------------------------------------
+
+    def _verify(self, raw: bytes) -> Iterator[int]:
+        header = decode_header(raw, self._key, self.max_patch_bytes, self.max_content_bytes)
+        if isinstance(header, PatchRejected):
+            raise header
+        yield HEADER_LEN + SIGNATURE_LEN
+        if header.spacecraft != self.spacecraft:
+            raise PatchRejected(RejectReason.WRONG_SPACECRAFT,
+                                f"signed for spacecraft {header.spacecraft}, this is {self.spacecraft}")
+        highest = self.sequence.highest()
+        if header.sequence <= highest:
+            raise PatchRejected(RejectReason.REPLAYED_SEQUENCE, f"sequence {header.sequence}, highest accepted {highest}")
+        body = memoryview(raw)[HEADER_LEN + SIGNATURE_LEN :]
+        h = hashlib.sha256()
+        for i in range(0, len(body), _BLOCK):
+            h.update(body[i : i + _BLOCK])
+            yield min(_BLOCK, len(body) - i)
+        if h.digest() != header.patch_sha256:
+            raise PatchRejected(RejectReason.BODY_MISMATCH, "body sha256 differs from the signed patch sha256")
+        patch = decode_body(header, bytes(body), len(raw))
+        if isinstance(patch, PatchRejected):
+            raise patch
+        yield header.content_bytes
+        active = self.store.active()
+        target = "B" if active == "A" else "A"
+        base: dict[str, bytes] = {}
+        if header.kind is PatchKind.DELTA:
+            base_dir = self.store.slot_dir(active)
+            base = folder_files(base_dir) if base_dir is not None else {}
+            digest = yield from self._hash(base)
+            if digest != header.base_sha256:
+                raise PatchRejected(RejectReason.WRONG_BASE, f"active slot {active} is not the patch's base")
+        result = apply_files(base, patch.files)
+        yield header.content_bytes
+        digest = yield from self._hash(result)
+        if digest != header.result_sha256:
+            raise PatchRejected(RejectReason.RESULT_MISMATCH, "applied result's sha256 differs from the signed one")
+        stage = self.root / f".stage-{target}"
+        remove_tree(stage)
+        os.mkdir(stage)
+        for name, data in sorted(result.items()):
+            write_file(stage / name, data)
+            yield len(data)
+        fsync_dir(stage)
+        self._self_test(stage)
+        yield 2 * sum(len(d) for d in result.values())
+        if self.store.active() == target:
+            raise PatchRejected(RejectReason.STORAGE_ERROR, f"slot {target} became active during verification")
+        self.sequence.accept(header.sequence)
+        commit_stage(self.root, target)
+        self._staged_slot = target
+        self._state = Verification.STAGED
+        self._event("UPLINK_PATCH_STAGED_INFO",
+                    f"sequence {header.sequence} ({header.kind.name.lower()}, {len(raw)} bytes) staged in slot {target}")
+
+    def _hash(self, files: dict[str, bytes]):
+        h = hashlib.sha256()
+        for chunk in digest_chunks(files, _BLOCK):
+            h.update(chunk)
+            yield len(chunk)
+        return h.digest()
+
+    def _refuse(self, exc: PatchRejected, raw: bytes | None = None) -> None:
+        raw = self._job_raw if raw is None else raw
+        self._job = None
+        self._job_raw = b""
+        self._n["refusals"] += 1
+        self._last_refusal = exc.reason.name
+        self._state = Verification.REFUSED
+        for slot in ("A", "B"):
+            try:
+                remove_tree(self.root / f".stage-{slot}")
+            except OSError:
+                pass
+        try:
+            self._quarantine(raw, exc)
+        except OSError:
+            pass  # a full disk must not stop the refusal from being reported
+        self._event("UPLINK_PATCH_REFUSED_ERR", str(exc))
+
+    def _quarantine(self, raw: bytes, exc: PatchRejected) -> None:
+        folder = self.root / QUARANTINE
+        if not folder.is_dir():
+            os.mkdir(folder)
+        kept = sorted(folder.iterdir(), key=lambda p: p.name)
+        for old in kept[: max(0, len(kept) - (QUARANTINE_KEEP - 1) * 2)]:
+            os.unlink(old)
+        stem = f"{self._n['refusals']:06d}-{exc.reason.name}"
+        write_file(folder / f"{stem}.patch", raw)
+        write_file(folder / f"{stem}.reason", (str(exc) + "\n").encode())
+        fsync_dir(folder)
+
+    def _event(self, name: str, text: str) -> None:
+        self._on_event(name, text)
