@@ -146,7 +146,7 @@ class UplinkReceiver:
         self.root = Path(store.root)
         self._key = public_key if isinstance(public_key, Ed25519PublicKey) else Ed25519PublicKey.from_public_bytes(public_key)
         self.spacecraft = spacecraft
-        self._on_event = on_event or (lambda name, text: None)
+        self._on_event = on_event if on_event is not None else (lambda name, text: None)
         self.max_patch_bytes = max_patch_bytes
         self.max_content_bytes = max_content_bytes
         self._self_test = self_test
@@ -203,6 +203,12 @@ class UplinkReceiver:
         if isinstance(pdu, EofPdu):
             self._eof_seen.add(tid)
         self._run_cfdp(pdu)
+
+    def receive_file(self, raw: bytes) -> None:
+        """Queue one complete patch file for verification (what a finished CFDP transfer does;
+        also for a patch that arrived another way). Work happens in `step`."""
+        self._n["files"] += 1
+        self._pending.append(bytes(raw))
 
     def outgoing(self) -> list[bytes]:
         """Packets to send to the ground (ACK, NAK, Finished), oldest first; clears the queue."""
@@ -303,8 +309,7 @@ class UplinkReceiver:
                 self._refuse(PatchRejected(RejectReason.OVERSIZED, f"transfer above {self.max_patch_bytes} bytes"), b"")
             elif (fin.condition_code == ConditionCode.NO_ERROR and fin.delivery_code == DeliveryCode.DATA_COMPLETE
                   and data is not None):
-                self._n["files"] += 1
-                self._pending.append(data)
+                self.receive_file(data)
                 self._event("UPLINK_FILE_RECEIVED_INFO", f"transaction {tid.seq_num.value}: {len(data)} bytes")
             else:
                 self._n["transfers_failed"] += 1
