@@ -72,3 +72,47 @@ def pump(sender: PatchSender, receiver: UplinkReceiver, profile: LinkProfile = L
             time.sleep(0.001)
     return Transfer(sender.delivered, rounds, sender.bytes_sent, sender.retransmissions,
                     up.statistics(), down.statistics())
+
+
+class UdpFlight:
+    """A flight-side UDP endpoint around an `UplinkReceiver` (what `flight serve` will do once the
+    lead routes APID 0x0C9 to it): one frame per received datagram or millisecond."""
+
+    def __init__(self, receiver: UplinkReceiver, host: str = "127.0.0.1"):
+        import socket
+        import threading
+
+        self.receiver = receiver
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.001)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._peer = None
+
+    def __enter__(self) -> "UdpFlight":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+    def _run(self) -> None:
+        import socket
+
+        while not self._stop.is_set():
+            try:
+                data, self._peer = self.sock.recvfrom(65535)
+                self.receiver.accept_packet(data)
+            except (socket.timeout, TimeoutError, ConnectionRefusedError):
+                pass
+            self.receiver.step(1 << 20)
+            for packet in self.receiver.outgoing():
+                if self._peer is not None:
+                    try:
+                        self.sock.sendto(packet, self._peer)
+                    except OSError:
+                        pass
