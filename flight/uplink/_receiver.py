@@ -11,8 +11,9 @@ Each frame the executive calls, in its comm slot:
 
 Verification is resumable across frames (a generator, as the scrubber keeps a cursor) and runs in
 this order, cheap and authenticating checks first: header and Ed25519 signature, spacecraft id,
-sequence above the highest accepted, body sha256, bounded decompression, base sha256 (the active
-slot's folder), apply, result sha256, then, on a folder built beside the inactive slot, every CRC
+sequence above the highest accepted, body sha256, bounded decompression, apply to the active slot's
+folder, result sha256 (on a mismatch the base sha256 is checked to name the reason: WRONG_BASE or
+RESULT_MISMATCH; on a match the signed result covers every byte, so the base needs no pass), then, on a folder built beside the inactive slot, every CRC
 (`open_model`) and the golden vectors on a replica under the flight configuration. Only then is the
 sequence recorded (durably) and the folder swapped into the inactive slot (atomically).
 
@@ -346,13 +347,17 @@ class UplinkReceiver:
         if header.kind is PatchKind.DELTA:
             base_dir = self.store.slot_dir(active)
             base = folder_files(base_dir) if base_dir is not None else {}
-            digest = yield from self._hash(base)
-            if digest != header.base_sha256:
-                raise PatchRejected(RejectReason.WRONG_BASE, f"active slot {active} is not the patch's base")
-        result = apply_files(base, patch.files)
+        try:
+            result = apply_files(base, patch.files)
+        except PatchRejected:
+            result = None
         yield header.content_bytes
-        digest = yield from self._hash(result)
+        digest = (yield from self._hash(result)) if result is not None else None
         if digest != header.result_sha256:
+            # The signed result digest covers every byte staged, so the base is hashed only to name
+            # the refusal: a wrong base, or a patch whose result is not what was signed.
+            if header.kind is PatchKind.DELTA and (yield from self._hash(base)) != header.base_sha256:
+                raise PatchRejected(RejectReason.WRONG_BASE, f"active slot {active} is not the patch's base")
             raise PatchRejected(RejectReason.RESULT_MISMATCH, "applied result's sha256 differs from the signed one")
         stage = self.root / f".stage-{target}"
         remove_tree(stage)

@@ -165,6 +165,17 @@ def _zip_bomb() -> bytes:
     return head + KEY.sign(head) + bytes(raw[HEADER_LEN + SIGNATURE_LEN :])
 
 
+def _resigned(raw: bytes, **changes) -> bytes:
+    """The same content under a header with `changes`, validly signed by the flight's key."""
+    from flight.uplink import decode_patch
+
+    patch = decode_patch(raw, KEY.public_key())
+    h = patch.header
+    fields = dict(kind=h.kind, spacecraft=h.spacecraft, sequence=h.sequence, base_sha256=h.base_sha256,
+                  result_sha256=h.result_sha256)
+    return sign_patch({**fields, **changes}, encode_content(patch.files), KEY.sign)
+
+
 def _flip(raw: bytes, bit: int) -> bytes:
     out = bytearray(raw)
     out[bit // 8] ^= 0x80 >> (bit % 8)
@@ -185,6 +196,7 @@ CASES = {
     "trailing_byte": (lambda t, p: p + b"\0", RejectReason.MALFORMED),
     "oversized": (lambda t, p: p + bytes(40 << 10), RejectReason.OVERSIZED),
     "zip_bomb": (lambda t, p: _zip_bomb(), RejectReason.OVERSIZED),
+    "result_mismatch": (lambda t, p: _resigned(p, result_sha256=b"\2" * 32), RejectReason.RESULT_MISMATCH),
     "golden_mismatch": (lambda t, p: build_patch(BASE, _golden_broken_copy(t), KEY, 2, SPACECRAFT)[0], RejectReason.GOLDEN_MISMATCH),
 }
 
