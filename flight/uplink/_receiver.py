@@ -18,7 +18,9 @@ RESULT_MISMATCH; on a match the signed result covers every byte, so the base nee
 sequence recorded (durably) and the folder swapped into the inactive slot (atomically).
 
 cfdp-py 0.7.0 workarounds (DESIGN.md, Uplink): repeated EOFs are acknowledged here (a lost EOF ACK
-would make the ground fault a good transfer); a lost Finished ACK abandons instead of retrying
+would make the ground fault a good transfer), except while cfdp-py still waits for one (a Metadata
+PDU that arrives after the EOF sends it back to receiving file data, having forgotten the EOF: the
+receiver then gives it the EOF again); a lost Finished ACK abandons instead of retrying
 forever; PDUs the state machine raises on are caught and counted; PDUs without their CRC-16 are
 dropped; the file's sha256 and signature are checked whatever CFDP says.
 
@@ -38,6 +40,7 @@ from typing import Callable, Iterator
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cfdppy import IndicationConfig, LocalEntityConfig, RemoteEntityConfigTable
 from cfdppy.handler.dest import DestHandler
+from cfdppy.handler.dest import TransactionStep as DestStep
 from spacepackets.cfdp import ConditionCode, CrcFlag, Direction, PduFactory, TransactionId
 from spacepackets.cfdp.pdu import AckPdu, DirectiveType, EofPdu
 from spacepackets.cfdp.pdu.ack import TransactionStatus
@@ -164,6 +167,7 @@ class UplinkReceiver:
         self._out: list[bytes] = []
         self._tm_seq = 0
         self._eof_seen: set[TransactionId] = set()
+        self._last_eof: EofPdu | None = None
         self._done: deque[TransactionId] = deque(maxlen=64)  # finished transactions: stale PDUs dropped
         self._finished_seen = 0
         self._pending: deque[bytes] = deque(maxlen=2)
@@ -196,14 +200,26 @@ class UplinkReceiver:
         self._n["pdus"] += 1
         self._n["bytes_received"] += len(pdu_raw)
         tid = TransactionId(pdu.source_entity_id, pdu.transaction_seq_num)
-        if isinstance(pdu, EofPdu) and (tid in self._eof_seen or tid in self._done):
+        if isinstance(pdu, EofPdu) and (tid in self._done or (tid in self._eof_seen and not self._wants_eof(tid))):
             self._reacknowledge(pdu, active=tid not in self._done)
             return
         if tid in self._done:
             return  # a late duplicate of a finished transfer: starting a new one from it would block
         if isinstance(pdu, EofPdu):
             self._eof_seen.add(tid)
+            self._last_eof = pdu
+        waiting_for_metadata = self._dest.step == DestStep.WAITING_FOR_METADATA
         self._run_cfdp(pdu)
+        if (waiting_for_metadata and self._dest.step == DestStep.RECEIVING_FILE_DATA and tid in self._eof_seen
+                and self._last_eof is not None and self._dest.transaction_id == tid):
+            # cfdp-py forgot the EOF it acknowledged before the late Metadata PDU: give it again.
+            self._run_cfdp(self._last_eof)
+
+    def _wants_eof(self, tid: TransactionId) -> bool:
+        """Whether cfdp-py still needs an EOF for `tid` (it goes back to receiving file data when
+        a lost Metadata PDU arrives after the EOF, and then waits for an EOF again)."""
+        return self._dest.transaction_id == tid and self._dest.step in (
+            DestStep.RECEIVING_FILE_DATA, DestStep.RECV_FILE_DATA_WITH_CHECK_LIMIT_HANDLING, DestStep.WAITING_FOR_METADATA)
 
     def receive_file(self, raw: bytes) -> None:
         """Queue one complete patch file for verification (what a finished CFDP transfer does;

@@ -77,7 +77,7 @@ def remote_config(entity: ByteFieldU16, timers: LinkTimers) -> RemoteEntityConfi
         nak_timer_interval_seconds=timers.nak_interval_s,
         nak_timer_expiration_limit=timers.nak_limit,
         check_limit=2,
-        immediate_nak_mode=True,
+        immediate_nak_mode=False,  # one NAK per gap list at EOF, then per NAK timer: no duplicate resends
     )
 
 

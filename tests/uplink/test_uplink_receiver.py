@@ -86,7 +86,7 @@ def test_the_link_really_lost_and_corrupted_packets(tmp_path, delta_patch):
     """Not vacuous: at 30% loss and a high BER the run needs retransmissions and still stages."""
     store = make_store(tmp_path / "s")
     receiver = receiver_for(store)
-    transfer = pump(PatchSender(delta_patch, 1, FAST), receiver, LinkProfile(loss=0.3, ber=2e-5), seed=3)
+    transfer = pump(PatchSender(delta_patch, 1, FAST), receiver, LinkProfile(loss=0.3, ber=5e-5), seed=3)
     assert transfer.up.lost > 0 and transfer.up.corrupted > 0
     assert transfer.retransmissions > 0 and receiver.statistics().pdus_corrupt > 0
     assert transfer.delivered and receiver.staged_slot == "B"
