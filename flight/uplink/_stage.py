@@ -44,8 +44,7 @@ def commit_stage(root: Path | str, slot: str) -> None:
         os.rename(target, old)
     os.rename(stage, target)
     fsync_dir(root)
-    remove_tree(old)
-    fsync_dir(root)
+    remove_tree(old)  # not fsynced: if a cut brings `.old-<slot>` back, recover_slots removes it
 
 
 def recover_slots(root: Path | str) -> list[str]:
