@@ -167,7 +167,7 @@ class UplinkReceiver:
         self._out: list[bytes] = []
         self._tm_seq = 0
         self._eof_seen: set[TransactionId] = set()
-        self._last_eof: EofPdu | None = None
+        self._last_eof: bytes | None = None
         self._done: deque[TransactionId] = deque(maxlen=64)  # finished transactions: stale PDUs dropped
         self._finished_seen = 0
         self._pending: deque[bytes] = deque(maxlen=2)
@@ -207,13 +207,13 @@ class UplinkReceiver:
             return  # a late duplicate of a finished transfer: starting a new one from it would block
         if isinstance(pdu, EofPdu):
             self._eof_seen.add(tid)
-            self._last_eof = pdu
+            self._last_eof = pdu_raw  # bytes: cfdp-py rewrites the direction of PDUs it handles
         waiting_for_metadata = self._dest.step == DestStep.WAITING_FOR_METADATA
         self._run_cfdp(pdu)
         if (waiting_for_metadata and self._dest.step == DestStep.RECEIVING_FILE_DATA and tid in self._eof_seen
                 and self._last_eof is not None and self._dest.transaction_id == tid):
             # cfdp-py forgot the EOF it acknowledged before the late Metadata PDU: give it again.
-            self._run_cfdp(self._last_eof)
+            self._run_cfdp(PduFactory.from_raw(self._last_eof))
 
     def _wants_eof(self, tid: TransactionId) -> bool:
         """Whether cfdp-py still needs an EOF for `tid` (it goes back to receiving file data when
