@@ -7,7 +7,8 @@ flight through `World`, and observers through `Instrument` hooks.
 from .executive._boot import BootReport, FlightStack, boot
 from .executive._config import FlightConfig, Schedule, config_from_dict, load_config, parse_config
 from .executive._events import Event, EventId, Severity
-from .executive._executive import CycleResult, Executive, Mode
+from .executive._executive import CycleResult, Executive
+from .executive._modes import Mode
 from .comms._packets import (
     APID,
     COMMANDS,

@@ -6,13 +6,14 @@ real-time loop is `flight serve`. Telecommands may be injected at given cycles (
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .executive._config import FlightConfig
-from .executive._executive import Executive, Mode
+from .executive._executive import Executive
+from .executive._modes import Mode
 from ._instruments import Instrument
 from .storage._store import SlotStore
 from ._world import World
@@ -82,10 +83,12 @@ def make_executive(
 
 
 def summarize(executive: Executive, outcomes: list, episodes: int) -> FlightSummary:
-    hk = executive.housekeeping()
+    """The flight's summary; every counter is taken by name from the executive's statistics."""
+    stats = executive.statistics()
     returns = [o.episode_return for o in outcomes]
     stack = executive.stack
     engine = stack.engine if stack is not None else None
+    counters = {f.name: stats[f.name] for f in fields(FlightSummary) if f.name in stats and f.name != "events"}
     return FlightSummary(
         model=stack.boot.model if stack is not None else "(none)",
         redundancy=executive.redundancy.value,
@@ -97,25 +100,7 @@ def summarize(executive: Executive, outcomes: list, episodes: int) -> FlightSumm
         returns_ge_200=sum(r >= 200 for r in returns),
         mean_return=float(np.mean(returns)) if returns else 0.0,
         cycles=executive.cycle,
-        votes_unanimous=hk.votes_unanimous,
-        votes_corrected=hk.votes_corrected,
-        votes_failed=hk.votes_failed,
-        reexecutions=hk.reexecutions,
-        unrecoverable=hk.unrecoverable,
-        fallback_cycles=hk.fallback_cycles,
-        inputs_rejected=hk.inputs_rejected,
-        chunks_repaired=hk.chunks_repaired,
-        chunks_reloaded=hk.chunks_reloaded,
-        chunks_unrepairable=hk.chunks_unrepairable,
-        scrub_full_passes=hk.scrub_full_passes,
-        bytes_scrubbed=hk.bytes_scrubbed,
-        mode_transitions=hk.mode_transitions,
-        overruns=executive.n["overruns"],
-        safe_mode_cycles=hk.safe_mode_cycles,
-        watchdog_timeouts=hk.watchdog_timeouts,
         final_mode=Mode(executive.mode).name,
-        cmd_accepted=hk.cmd_accepted,
-        cmd_rejected=hk.cmd_rejected,
         not_live=list(stack.boot.not_live) if stack is not None else [],
         crc32c_hardware=stack.boot.crc32c_hardware if stack is not None else False,
         telemetry_sha256=executive.digest.hexdigest(),
@@ -124,6 +109,7 @@ def summarize(executive: Executive, outcomes: list, episodes: int) -> FlightSumm
             {"seed": o.seed, "outcome": o.outcome, "return": round(float(o.episode_return), 3), "steps": o.steps}
             for o in outcomes
         ],
+        **counters,
     )
 
 

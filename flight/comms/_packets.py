@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from spacepackets.ecss.tc import PusTc
 from spacepackets.ecss.tm import PusTm
@@ -240,63 +240,99 @@ def decode_event(data: bytes) -> tuple[int, str]:
     return struct.unpack(">H", data[:2])[0], data[2:].decode("ascii", "replace")
 
 
+# Wire types of housekeeping fields: big-endian unsigned integers of an explicit width.
+U8, U16, U32, U64 = "B", "H", "I", "Q"
+_TYPE_MAX = {U8: (1 << 8) - 1, U16: (1 << 16) - 1, U32: (1 << 32) - 1, U64: (1 << 64) - 1}
+
+
+@dataclass(frozen=True)
+class HkField:
+    """One housekeeping field as it goes on the wire: what ground tools and dictionaries read."""
+
+    name: str
+    type: str  # struct code: U8, U16, U32 or U64
+    doc: str
+    per_replica: bool  # one value per replica id (the count follows from the packet length)
+
+    @property
+    def bits(self) -> int:
+        return struct.calcsize(">" + self.type) * 8
+
+
+def _hk(kind: str, doc: str, per_replica: bool = False):
+    return field(metadata={"type": kind, "doc": doc, "per_replica": per_replica})
+
+
 @dataclass(frozen=True)
 class Housekeeping:
     """The executive's flat housekeeping record, one per major frame (cFS HS style).
 
-    Every field is an unsigned integer; the order here is the order on the wire."""
+    Declared field by field with its wire type; the order here is the order on the wire. A field
+    holding a tuple has one value per replica id, so N-modular redundancy needs no new fields. The
+    executive fills every field by name from its components' statistics records."""
 
-    cycle: int
-    mode: int  # 0 NOMINAL, 1 DEGRADED, 2 SAFE
-    active_slot: int  # 0 A, 1 B, 255 none
-    replicas_in_vote: int  # bit mask of replicas not quarantined
-    cmd_accepted: int
-    cmd_rejected: int
-    inferences: int
-    votes_unanimous: int
-    votes_corrected: int
-    votes_failed: int
-    reexecutions: int
-    unrecoverable: int
-    suspects_0: int
-    suspects_1: int
-    suspects_2: int
-    watchdog_timeouts: int
-    inputs_rejected: int
-    fallback_cycles: int
-    safe_mode_cycles: int
-    mode_transitions: int
-    replica_rebuilds: int
-    model_reloads: int
-    rollbacks: int
-    bytes_scrubbed: int
-    chunks_repaired: int
-    chunks_reloaded: int
-    chunks_unrepairable: int
-    scrub_full_passes: int
-    scrub_period_cycles: int  # minor frames one full pass takes at the current budget
-    cycles_since_verified_0: int  # per image: minor frames since it was last fully verified
-    cycles_since_verified_1: int
-    cycles_since_verified_2: int
-    events: int
-    events_suppressed: int  # events the per-id filter held back (a burst)
+    cycle: int = _hk(U64, "minor frames since boot")
+    mode: int = _hk(U8, "0 NOMINAL, 1 DEGRADED, 2 SAFE")
+    active_slot: int = _hk(U8, "0 A, 1 B, 255 none")
+    replicas_in_vote: int = _hk(U8, "bit mask of replica ids not quarantined")
+    cmd_accepted: int = _hk(U32, "telecommands accepted and completed")
+    cmd_rejected: int = _hk(U32, "telecommands refused, for any reason")
+    inferences: int = _hk(U32, "decisions the engine was asked for")
+    votes_unanimous: int = _hk(U32, "votes where every replica agreed")
+    votes_corrected: int = _hk(U32, "votes where a replica was outvoted")
+    votes_failed: int = _hk(U32, "vote attempts with no majority or an invalid output")
+    reexecutions: int = _hk(U32, "replica re-runs after a failed vote")
+    unrecoverable: int = _hk(U32, "decisions that stayed without a majority (fallback flew)")
+    suspects: tuple[int, ...] = _hk(U32, "per replica: times outvoted", per_replica=True)
+    watchdog_timeouts: int = _hk(U32, "replica runs abandoned at their deadline")
+    inputs_rejected: int = _hk(U32, "sensor frames refused (spec, NaN, CRC)")
+    fallback_cycles: int = _hk(U32, "minor frames flown by the fallback controller")
+    safe_mode_cycles: int = _hk(U32, "minor frames spent in SAFE")
+    mode_transitions: int = _hk(U32, "mode changes after boot")
+    replica_rebuilds: int = _hk(U32, "replicas rebuilt from storage")
+    model_reloads: int = _hk(U32, "models reloaded from the active slot")
+    rollbacks: int = _hk(U32, "switches back to the other slot")
+    bytes_scrubbed: int = _hk(U32, "weight bytes checked by the scrubber")
+    chunks_repaired: int = _hk(U32, "chunks fixed, by majority or from storage")
+    chunks_reloaded: int = _hk(U32, "of those, fixed from storage")
+    chunks_unrepairable: int = _hk(U32, "chunks neither majority nor storage could fix")
+    scrub_full_passes: int = _hk(U32, "full passes over every image")
+    scrub_period_cycles: int = _hk(U32, "minor frames one full pass takes at the current budget")
+    cycles_since_verified: tuple[int, ...] = _hk(
+        U32, "per replica: minor frames since its image was last fully verified", per_replica=True)
+    events: int = _hk(U32, "events sent")
+    events_suppressed: int = _hk(U32, "events the per-id filter held back (a burst)")
+    active_record_faults: int = _hk(U32, "reads of a corrupt or missing `active` record (A assumed)")
 
     def pack(self) -> bytes:
-        return struct.pack(self.FORMAT, *(min(getattr(self, f.name), _max(i)) for i, f in enumerate(fields(self))))
+        out = []
+        for f in HOUSEKEEPING_FIELDS:
+            value = getattr(self, f.name)
+            values = value if f.per_replica else (value,)
+            top = _TYPE_MAX[f.type]
+            out.append(struct.pack(f">{len(values)}{f.type}", *(min(max(int(v), 0), top) for v in values)))
+        return b"".join(out)
 
     @classmethod
     def unpack(cls, data: bytes) -> "Housekeeping":
-        if len(data) != struct.calcsize(cls.FORMAT):
-            raise PacketError(f"housekeeping is {len(data)} bytes, expected {struct.calcsize(cls.FORMAT)}")
-        return cls(*struct.unpack(cls.FORMAT, data))
+        data = bytes(data)
+        fixed = sum(f.bits // 8 for f in HOUSEKEEPING_FIELDS if not f.per_replica)
+        unit = sum(f.bits // 8 for f in HOUSEKEEPING_FIELDS if f.per_replica)
+        replicas, rest = divmod(len(data) - fixed, unit)
+        if len(data) < fixed + unit or rest:
+            raise PacketError(f"housekeeping is {len(data)} bytes, expected {fixed} + {unit} per replica")
+        values, pos = {}, 0
+        for f in HOUSEKEEPING_FIELDS:
+            n = replicas if f.per_replica else 1
+            got = struct.unpack_from(f">{n}{f.type}", data, pos)
+            pos += n * (f.bits // 8)
+            values[f.name] = tuple(got) if f.per_replica else got[0]
+        return cls(**values)
 
 
-Housekeeping.FORMAT = ">QBBB" + "I" * (len(fields(Housekeeping)) - 4)
-
-
-def _max(index: int) -> int:
-    code = Housekeeping.FORMAT[1:][index]
-    return {"Q": (1 << 64) - 1, "B": 255, "I": (1 << 32) - 1}[code]
+HOUSEKEEPING_FIELDS: tuple[HkField, ...] = tuple(
+    HkField(f.name, f.metadata["type"], f.metadata["doc"], f.metadata["per_replica"]) for f in fields(Housekeeping)
+)
 
 
 @dataclass(frozen=True)

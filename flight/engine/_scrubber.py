@@ -28,7 +28,7 @@ from ._weights import Chunk, WeightImage, majority_bytes
 
 @dataclass(frozen=True)
 class ChunkRepair:
-    replica: int
+    replica: int  # the replica's id
     tensor: str
     tensor_chunk: int
     method: str  # "majority" | "reload" | "unrepairable"
@@ -51,7 +51,7 @@ class ScrubStatistics:
     chunks_unrepairable: int
     full_passes: int
     steps: int
-    last_full_pass_step: tuple[int, ...]  # per image: step at which it was last fully verified (-1: never)
+    last_full_pass_step: dict[int, int]  # replica id -> step at which it was last fully verified (-1: never)
 
 
 @dataclass
@@ -67,6 +67,7 @@ class Scrubber:
         reload: Callable[[Chunk], np.ndarray] | None = None,
         budget_bytes: int = 64 * 1024,
         instruments: Sequence[Instrument] = (),
+        replica_ids: Sequence[int] | None = None,
     ):
         if not images:
             raise ValueError("scrubber needs at least one image")
@@ -76,6 +77,10 @@ class Scrubber:
         if any(img.layout != layout for img in images):
             raise ValueError("images of one scrubber must share a layout")
         self.images = list(images)
+        # Reports name replicas by id, never by position in this scrubber.
+        self.replica_ids = list(replica_ids) if replica_ids is not None else list(range(len(self.images)))
+        if len(self.replica_ids) != len(self.images):
+            raise ValueError("one replica id per image")
         self.chunks = layout.chunks
         # Views made once: slicing per check would cost more than the CRC of a small chunk.
         self._views = [[img.chunk_bytes(c) for img in self.images] for c in self.chunks]
@@ -84,15 +89,15 @@ class Scrubber:
         self.instruments = list(instruments)
         self._cursor = _Cursor()
         self.reset_statistics()
-        self.unrepairable: set[tuple[int, int]] = set()  # (replica, chunk index) left corrupted
+        self.unrepairable: set[tuple[int, int]] = set()  # (replica id, chunk index) left corrupted
 
     def reset_statistics(self) -> None:
         self._n = dict(bytes_scrubbed=0, chunks_checked=0, chunks_repaired=0, chunks_reloaded=0,
                        chunks_unrepairable=0, full_passes=0, steps=0)
-        self._last_full = [-1] * len(self.images)
+        self._last_full = {rid: -1 for rid in self.replica_ids}
 
     def statistics(self) -> ScrubStatistics:
-        return ScrubStatistics(**self._n, last_full_pass_step=tuple(self._last_full))
+        return ScrubStatistics(**self._n, last_full_pass_step=dict(self._last_full))
 
     @property
     def pass_bytes(self) -> int:
@@ -152,16 +157,17 @@ class Scrubber:
 
     def _pass_completed(self) -> None:
         self._n["full_passes"] += 1
-        self._last_full = [self._n["steps"]] * len(self.images)
+        self._last_full = {rid: self._n["steps"] for rid in self.replica_ids}
 
     def check_chunk(self, chunk: Chunk) -> list[ChunkRepair]:
         """Check one chunk position in every image and repair what fails its reference CRC."""
         views = self._views[chunk.index]
         ref = chunk.crc
         bad = [i for i, v in enumerate(views) if crc32c(v) != ref]
+        ids = self.replica_ids
         if not bad:
-            for i in range(len(self.images)):
-                self.unrepairable.discard((i, chunk.index))
+            for rid in ids:
+                self.unrepairable.discard((rid, chunk.index))
             return []
         fixed = None
         method = "majority"
@@ -179,28 +185,26 @@ class Scrubber:
                 fixed = None
         repairs = []
         for i in bad:
-            if fixed is None:
+            rid = ids[i]
+            if fixed is not None:
+                views[i][...] = fixed
+            if fixed is None or crc32c(views[i]) != chunk.crc:  # re-check what we wrote
                 self._n["chunks_unrepairable"] += 1
-                self.unrepairable.add((i, chunk.index))
-                repairs.append(ChunkRepair(i, chunk.tensor, chunk.tensor_chunk, "unrepairable"))
+                self.unrepairable.add((rid, chunk.index))
+                repairs.append(ChunkRepair(rid, chunk.tensor, chunk.tensor_chunk, "unrepairable"))
                 continue
-            views[i][...] = fixed
-            if crc32c(views[i]) != chunk.crc:  # re-check what we wrote
-                self._n["chunks_unrepairable"] += 1
-                self.unrepairable.add((i, chunk.index))
-                repairs.append(ChunkRepair(i, chunk.tensor, chunk.tensor_chunk, "unrepairable"))
-                continue
-            self.unrepairable.discard((i, chunk.index))
+            self.unrepairable.discard((rid, chunk.index))
             self._n["chunks_repaired"] += 1
             if method == "reload":
                 self._n["chunks_reloaded"] += 1
-            repairs.append(ChunkRepair(i, chunk.tensor, chunk.tensor_chunk, method))
+            repairs.append(ChunkRepair(rid, chunk.tensor, chunk.tensor_chunk, method))
         return repairs
 
-    def repair_replica(self, replica: int) -> list[ChunkRepair]:
-        """Check every chunk now (used when the voter names a suspect: scrub it at once)."""
+    def repair_replica(self, replica_id: int) -> list[ChunkRepair]:
+        """Check every chunk of one replica now (the voter named it a suspect: scrub it at once)."""
+        pos = self.replica_ids.index(replica_id)
         repairs: list[ChunkRepair] = []
         for chunk in self.chunks:
-            if crc32c(self._views[chunk.index][replica]) != chunk.crc:
+            if crc32c(self._views[chunk.index][pos]) != chunk.crc:
                 repairs.extend(self.check_chunk(chunk))
         return repairs

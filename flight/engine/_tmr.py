@@ -59,7 +59,7 @@ class InferenceOutcome(enum.IntEnum):
 class InferenceResult:
     outcome: InferenceOutcome
     outputs: tuple[np.ndarray, ...] | None  # None when DETECTED_UNRECOVERABLE
-    suspects: frozenset[int]  # replicas outvoted in any attempt
+    suspects: frozenset[int]  # ids of the replicas outvoted in any attempt
     attempts: int
     reason: str = ""
 
@@ -74,7 +74,7 @@ class EngineStatistics:
     unrecoverable: int
     replica_errors: int  # replica runs that raised
     watchdog_timeouts: int  # replica runs abandoned at their deadline
-    suspects: tuple[int, ...]  # per replica: times outvoted
+    suspects: dict[int, int]  # replica id -> times outvoted (every replica of the engine listed)
 
 
 def measure_inference_time(replica: Replica, inputs: list[np.ndarray], runs: int = 5) -> float:
@@ -134,7 +134,7 @@ class TMREngine:
     def reset_statistics(self) -> None:
         self._n = dict(inferences=0, votes_unanimous=0, votes_corrected=0, votes_failed=0, reexecutions=0,
                        unrecoverable=0, replica_errors=0, watchdog_timeouts=0)
-        self._suspects = [0] * len(self.replicas)
+        self._suspects = {r.index: 0 for r in self.replicas}
 
     def close(self) -> None:
         if self._pool is not None:
@@ -151,7 +151,7 @@ class TMREngine:
         self.close()
 
     def statistics(self) -> EngineStatistics:
-        return EngineStatistics(**self._n, suspects=tuple(self._suspects))
+        return EngineStatistics(**self._n, suspects=dict(self._suspects))
 
     def _run_one(self, replica: Replica, inputs: list[np.ndarray], dog: int = 0) -> list[np.ndarray] | None:
         replica.load(inputs)
@@ -196,9 +196,10 @@ class TMREngine:
             result = vote(self._run_all(frame), self.specs.outputs)
             for ins in self.instruments:
                 ins.after_vote(self, result)
-            for s in result.suspects:
-                self._suspects[s] += 1
-            suspects |= result.suspects
+            for pos in result.suspects:  # the voter names positions; the engine reports ids
+                rid = self.replicas[pos].index
+                self._suspects[rid] += 1
+                suspects.add(rid)
             if result.outcome is VoteOutcome.UNANIMOUS:
                 self._n["votes_unanimous"] += 1
             elif result.outcome is VoteOutcome.CORRECTED:

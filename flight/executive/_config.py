@@ -27,6 +27,7 @@ class Schedule:
     slots: tuple[tuple[str, ...], ...]
     budgets_ms: dict[str, float]
     scrub_budget_bytes: int
+    boot_budget_bytes: int = 1 << 20  # weight bytes of boot work (golden runs, liveness) per health slot
 
     @property
     def minor_frame_s(self) -> float:
@@ -138,6 +139,8 @@ def config_from_dict(d: Any, source: str = "config") -> FlightConfig:
         slots=tuple(parsed),
         budgets_ms={t: float(budgets[t]) for t in TASKS},
         scrub_budget_bytes=_number(s, "scrub_budget_bytes", where, 64, 1 << 30, integer=True),
+        boot_budget_bytes=_number(s, "boot_budget_bytes", where, 64, 1 << 40, integer=True)
+        if "boot_budget_bytes" in s else Schedule.boot_budget_bytes,
     )
     e = _section(d, "engine", source)
     where = f"{source}.engine"

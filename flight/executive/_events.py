@@ -35,7 +35,8 @@ class EventId(enum.IntEnum):
     MODEL_RELOADED_INF = 50  # every replica rebuilt from the active slot after repeated failures
     MODEL_ROLLBACK_HI = 51  # switched to the other model slot; text says why
     SLOT_ACTIVATED_INF = 52  # a commanded slot activation succeeded
-    SLOT_ACTIVATION_FAILED_ERR = 53  # a commanded slot failed verification; nothing changed
+    # 53 (SLOT_ACTIVATION_FAILED_ERR) is retired: a refused activation is one TC_REJECTED_ERR event
+    ACTIVE_RECORD_CORRUPT_ERR = 54  # the store's `active` record was unreadable; slot A was assumed
     TC_ACCEPTED_DBG = 60  # a telecommand was accepted and executed
     TC_REJECTED_ERR = 61  # a telecommand was rejected; text has the reason
     COUNTERS_RESET_INF = 62  # RESET_COUNTERS executed

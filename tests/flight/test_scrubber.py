@@ -164,7 +164,7 @@ def test_scrub_step_is_bounded_and_resumes_until_a_full_pass(stack):
     assert stats.full_passes == 1
     assert stats.bytes_scrubbed == scrubber.pass_bytes
     assert stats.chunks_checked == positions * 3
-    assert stats.last_full_pass_step == (steps,) * 3
+    assert stats.last_full_pass_step == {0: steps, 1: steps, 2: steps}
     assert stats.steps == steps
 
 

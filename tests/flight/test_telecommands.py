@@ -187,7 +187,7 @@ def test_accepted_command_is_acknowledged_and_completed(executive):
     executive.step([obs])
     types = [decode_tm(p).type for p in executive.outbox]
     assert TmType.ACCEPTED in types and TmType.COMPLETED in types
-    assert executive.scrub_budget == 8192 and executive.stack.scrubber.budget_bytes == 8192
+    assert executive.models.scrub_budget == 8192 and executive.stack.scrubber.budget_bytes == 8192
     assert executive.housekeeping().cmd_accepted == 1
 
 

@@ -179,7 +179,7 @@ def test_one_corrupted_replica_output_is_corrected_without_reexecution(stacks):
     assert result.attempts == 1
     assert result.suspects == frozenset({2})
     assert same_bits(result.outputs, expected)
-    assert stats.suspects == (0, 0, 1)
+    assert stats.suspects == {0: 0, 1: 0, 2: 1}
     assert stats.votes_corrected == 1
 
 
