@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cfdppy import IndicationConfig, LocalEntityConfig, RemoteEntityConfigTable
+from cfdppy import CfdpState, IndicationConfig, LocalEntityConfig, RemoteEntityConfigTable
 from cfdppy.handler.dest import DestHandler
 from cfdppy.handler.dest import TransactionStep as DestStep
 from spacepackets.cfdp import ConditionCode, CrcFlag, Direction, PduFactory, TransactionId
@@ -85,11 +85,11 @@ QUARANTINE_KEEP = 8
 _BLOCK = 64 * 1024
 
 EVENTS = {
-    "UPLINK_FILE_RECEIVED_INFO": "a CFDP transfer completed with a valid file checksum; verification starts",
+    "UPLINK_FILE_RECEIVED_INF": "a CFDP transfer completed with a valid file checksum; verification starts",
     "UPLINK_TRANSFER_FAILED_LOW": "a CFDP transfer ended cancelled or abandoned (the ground retries)",
     "UPLINK_PATCH_REFUSED_ERR": "a patch failed a check: reason and detail; quarantined, nothing staged",
-    "UPLINK_PATCH_STAGED_INFO": "a verified patch's result is in the inactive slot, ready to activate",
-    "UPLINK_STORE_RECOVERED_INFO": "an interrupted slot swap was undone or finished at start",
+    "UPLINK_PATCH_STAGED_INF": "a verified patch's result is in the inactive slot, ready to activate",
+    "UPLINK_STORE_RECOVERED_INF": "an interrupted slot swap was undone or finished at start",
 }
 
 
@@ -178,8 +178,13 @@ class UplinkReceiver:
         self._n = dict(packets=0, packets_rejected=0, pdus=0, pdus_corrupt=0, bytes_received=0, files=0,
                        transfers_failed=0, naks_sent=0, eof_reacks=0, refusals=0, verify_bytes=0)
         self._last_refusal = ""
+        self._highest = 0
+        try:
+            self._read_highest()
+        except PatchRejected:
+            pass  # reported as -1 in statistics; every patch is refused until it is repaired
         for note in recover_slots(self.root):
-            self._event("UPLINK_STORE_RECOVERED_INFO", note)
+            self._event("UPLINK_STORE_RECOVERED_INF", note)
 
     # --- the per-frame interface --------------------------------------------------------------
 
@@ -267,15 +272,20 @@ class UplinkReceiver:
 
     @property
     def busy(self) -> bool:
-        return self._job is not None or bool(self._pending) or self._dest.state.name != "IDLE"
+        return self._job is not None or bool(self._pending) or self._dest.state != CfdpState.IDLE
 
     def statistics(self) -> UplinkStatistics:
-        try:
-            highest = self.sequence.highest()
-        except PatchRejected:
-            highest = -1
         return UplinkStatistics(**self._n, last_refusal=self._last_refusal, staged_slot=self._staged_slot,
-                                verification=self._state.name, highest_sequence=highest)
+                                verification=self._state.name, highest_sequence=self._highest)
+
+    def _read_highest(self) -> int:
+        """The record from storage (each verification reads it again); -1 while it is corrupt."""
+        try:
+            self._highest = self.sequence.highest()
+        except PatchRejected:
+            self._highest = -1
+            raise
+        return self._highest
 
     # --- CFDP ----------------------------------------------------------------------------------
 
@@ -327,7 +337,7 @@ class UplinkReceiver:
             elif (fin.condition_code == ConditionCode.NO_ERROR and fin.delivery_code == DeliveryCode.DATA_COMPLETE
                   and data is not None):
                 self.receive_file(data)
-                self._event("UPLINK_FILE_RECEIVED_INFO", f"transaction {tid.seq_num.value}: {len(data)} bytes")
+                self._event("UPLINK_FILE_RECEIVED_INF", f"transaction {tid.seq_num.value}: {len(data)} bytes")
             else:
                 self._n["transfers_failed"] += 1
                 self._event("UPLINK_TRANSFER_FAILED_LOW",
@@ -343,7 +353,7 @@ class UplinkReceiver:
         if header.spacecraft != self.spacecraft:
             raise PatchRejected(RejectReason.WRONG_SPACECRAFT,
                                 f"signed for spacecraft {header.spacecraft}, this is {self.spacecraft}")
-        highest = self.sequence.highest()
+        highest = self._read_highest()
         if header.sequence <= highest:
             raise PatchRejected(RejectReason.REPLAYED_SEQUENCE, f"sequence {header.sequence}, highest accepted {highest}")
         body = memoryview(raw)[HEADER_LEN + SIGNATURE_LEN :]
@@ -387,10 +397,11 @@ class UplinkReceiver:
         if self.store.active() == target:
             raise PatchRejected(RejectReason.STORAGE_ERROR, f"slot {target} became active during verification")
         self.sequence.accept(header.sequence)
+        self._highest = header.sequence
         commit_stage(self.root, target)
         self._staged_slot = target
         self._state = Verification.STAGED
-        self._event("UPLINK_PATCH_STAGED_INFO",
+        self._event("UPLINK_PATCH_STAGED_INF",
                     f"sequence {header.sequence} ({header.kind.name.lower()}, {len(raw)} bytes) staged in slot {target}")
 
     def _hash(self, files: dict[str, bytes]):
@@ -401,17 +412,20 @@ class UplinkReceiver:
         return h.digest()
 
     def _refuse(self, exc: PatchRejected, raw: bytes | None = None) -> None:
-        raw = self._job_raw if raw is None else raw
-        self._job = None
-        self._job_raw = b""
+        """Count, quarantine and report one refusal: of the patch being verified (`raw` None), or
+        of a file refused on arrival (which leaves a verification in progress alone)."""
+        if raw is None:
+            raw = self._job_raw
+            self._job = None
+            self._job_raw = b""
+            self._state = Verification.REFUSED
+            for slot in ("A", "B"):
+                try:
+                    remove_tree(self.root / f".stage-{slot}")
+                except OSError:
+                    pass
         self._n["refusals"] += 1
         self._last_refusal = exc.reason.name
-        self._state = Verification.REFUSED
-        for slot in ("A", "B"):
-            try:
-                remove_tree(self.root / f".stage-{slot}")
-            except OSError:
-                pass
         try:
             self._quarantine(raw, exc)
         except OSError:

@@ -109,7 +109,7 @@ def test_uplink_over_udp_through_a_lossy_link_is_delivered_and_staged(tmp_path, 
     store = make_store(tmp_path / "store")
     staged = threading.Event()
     receiver = UplinkReceiver(store, bytes.fromhex(pub.read_text().strip()), 7,
-                              lambda name, text: name == "UPLINK_PATCH_STAGED_INFO" and staged.set(), timers=FAST)
+                              lambda name, text: name == "UPLINK_PATCH_STAGED_INF" and staged.set(), timers=FAST)
     with UdpFlight(receiver) as flight:
         code, out, err = run(capsys, "uplink", patch, "--tc-port", flight.port, "--link", "loss=0.1,ber=1e-6,rate=1M",
                              "--seed", 3, "--ack-interval", 0.05, "--transaction", 11, "--timeout", 20, "--json")

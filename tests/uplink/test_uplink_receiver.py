@@ -78,7 +78,7 @@ def test_delta_over_10_percent_loss_and_1e_6_ber_is_staged_in_20_seeded_runs(tmp
         assert model_digest(store.slot_dir("B")) == model_digest(FINE_TUNED)
         assert model_digest(store.slot_dir("A")) == base_digest and store.active() == "A"
         assert outputs_on_golden(store.slot_dir("B")) == reference
-        assert events.names()[-1] == "UPLINK_PATCH_STAGED_INFO"
+        assert events.names()[-1] == "UPLINK_PATCH_STAGED_INF"
         assert receiver.statistics().highest_sequence == 2
 
 
@@ -269,3 +269,13 @@ def test_decode_patch_names_the_failed_check_and_never_raises(delta_patch):
     assert patch.header.kind is PatchKind.DELTA and patch.changed_elements == 410
     for raw in (b"", b"SGPT", bytes(300), delta_patch[:-3]):
         assert isinstance(decode_patch(raw, KEY.public_key()), PatchRejected)
+
+
+def test_a_transfer_larger_than_the_limit_is_cut_off_and_refused_as_oversized(tmp_path, delta_patch):
+    store = make_store(tmp_path / "s")
+    events = Events()
+    receiver = receiver_for(store, events, max_patch_bytes=2048)
+    pump(PatchSender(delta_patch, 4, FAST), receiver, LinkProfile(), seed=0, timeout=10)
+    stats = receiver.statistics()
+    assert (stats.last_refusal, stats.refusals, receiver.staged_slot) == ("OVERSIZED", 1, None)
+    assert "UPLINK_PATCH_REFUSED_ERR" in events.names() and not (store.root / "B").exists()
