@@ -14,7 +14,8 @@ this order, cheap and authenticating checks first: header and Ed25519 signature,
 sequence above the highest accepted, body sha256, bounded decompression, apply to the active slot's
 folder, result sha256 (on a mismatch the base sha256 is checked to name the reason: WRONG_BASE or
 RESULT_MISMATCH; on a match the signed result covers every byte, so the base needs no pass), then, on a folder built beside the inactive slot, every CRC
-(`open_model`) and the golden vectors on a replica under the flight configuration. Only then is the
+(`open_model`) and the golden vectors on a replica under the flight configuration (three stages;
+`self_test` may be replaced, e.g. by the model manager's own boot stages). Only then is the
 sequence recorded (durably) and the folder swapped into the inactive slot (atomically).
 
 cfdp-py 0.7.0 workarounds (DESIGN.md, Uplink): repeated EOFs are acknowledged here (a lost EOF ACK
@@ -119,16 +120,22 @@ class UplinkStatistics:
     verify_bytes: int  # bytes of verification work done
 
 
-def default_self_test(directory: Path) -> None:
-    """Every CRC (open_model), then the golden vectors on one replica under the flight config."""
+def default_self_test(directory: Path) -> Iterator[int]:
+    """Every CRC (open_model), then a replica, then the golden vectors under the flight
+    configuration: three stages, each yielding its cost, as the model manager's boot does."""
     try:
         model = open_model(directory)
     except (ModelCorrupted, ManifestError) as exc:
         raise PatchRejected(RejectReason.MODEL_INVALID, str(exc)) from None
+    size = sum(t.nbytes for t in model.manifest.tensors)
+    yield size
     try:
-        check_golden(Replica(0, model))
+        replica = Replica(0, model)
+        yield size
+        check_golden(replica)
     except ModelCorrupted as exc:
         raise PatchRejected(RejectReason.GOLDEN_MISMATCH, str(exc)) from None
+    yield size
 
 
 class UplinkReceiver:
@@ -142,7 +149,7 @@ class UplinkReceiver:
         timers: LinkTimers = LinkTimers(),
         max_patch_bytes: int = MAX_PATCH_BYTES,
         max_content_bytes: int = MAX_CONTENT_BYTES,
-        self_test: Callable[[Path], None] = default_self_test,
+        self_test: Callable[[Path], Iterator[int] | None] = default_self_test,
     ):
         if store.root is None:
             raise ValueError("the uplink needs a slot store folder, not a single model")
@@ -392,8 +399,9 @@ class UplinkReceiver:
             write_file(stage / name, data)
             yield len(data)
         fsync_dir(stage)
-        self._self_test(stage)
-        yield 2 * sum(len(d) for d in result.values())
+        stages = self._self_test(stage)
+        if stages is not None:
+            yield from stages
         if self.store.active() == target:
             raise PatchRejected(RejectReason.STORAGE_ERROR, f"slot {target} became active during verification")
         self.sequence.accept(header.sequence)

@@ -57,7 +57,7 @@ class LinkTimers:
     """CFDP timer settings (wall-clock seconds: cfdp-py 0.7.0 times with `time.time`)."""
 
     ack_interval_s: float = 1.0  # positive ACK procedure (EOF on ground, Finished onboard)
-    ack_limit: int = 4
+    ack_limit: int = 10  # at 10% loss each way a round trip fails 19% of the time: 4 tries fault 0.13% of good transfers
     nak_interval_s: float = 1.0  # deferred lost segment procedure
     nak_limit: int = 30
     check_interval_s: float = 1.0
