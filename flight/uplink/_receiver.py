@@ -22,7 +22,8 @@ cfdp-py 0.7.0 workarounds (DESIGN.md, Uplink): repeated EOFs are acknowledged he
 would make the ground fault a good transfer), except while cfdp-py still waits for one (a Metadata
 PDU that arrives after the EOF sends it back to receiving file data, having forgotten the EOF: the
 receiver then gives it the EOF again); a lost Finished ACK abandons instead of retrying
-forever; PDUs the state machine raises on are caught and counted; PDUs without their CRC-16 are
+forever, and is given up at once when a new transfer begins (cfdp-py would swallow it); PDUs the
+state machine raises on are caught and counted; PDUs without their CRC-16 are
 dropped; the file's sha256 and signature are checked whatever CFDP says.
 
 Events go to `on_event(name, text)`; names are listed in `EVENTS`.
@@ -112,6 +113,7 @@ class UplinkStatistics:
     transfers_failed: int
     naks_sent: int
     eof_reacks: int  # repeated EOFs acknowledged by the receiver itself (workaround)
+    finished_abandoned: int  # waits for a Finished ACK dropped because a new transfer began
     refusals: int
     last_refusal: str  # RejectReason name, '' if none
     staged_slot: str  # 'A' | 'B' | '' (none)
@@ -183,7 +185,8 @@ class UplinkReceiver:
         self._state = Verification.IDLE
         self._staged_slot = ""
         self._n = dict(packets=0, packets_rejected=0, pdus=0, pdus_corrupt=0, bytes_received=0, files=0,
-                       transfers_failed=0, naks_sent=0, eof_reacks=0, refusals=0, verify_bytes=0)
+                       transfers_failed=0, naks_sent=0, eof_reacks=0, finished_abandoned=0, refusals=0,
+                       verify_bytes=0)
         self._last_refusal = ""
         self._highest = 0
         try:
@@ -212,25 +215,38 @@ class UplinkReceiver:
         self._n["pdus"] += 1
         self._n["bytes_received"] += len(pdu_raw)
         tid = TransactionId(pdu.source_entity_id, pdu.transaction_seq_num)
-        if isinstance(pdu, EofPdu) and (tid in self._done or (tid in self._eof_seen and not self._wants_eof(tid))):
-            self._reacknowledge(pdu, active=tid not in self._done)
-            return
-        if tid in self._done:
-            return  # a late duplicate of a finished transfer: starting a new one from it would block
+        current = self._dest.transaction_id if self._dest.state != CfdpState.IDLE else None
+        same = current is not None and tid == current  # (TransactionId == None raises)
+        if (current is not None and not same and current in self._done
+                and self._dest.step == DestStep.WAITING_FOR_FINISHED_ACK):
+            # A new transfer while the last one waits only for the ACK of its Finished PDU: that
+            # file is already delivered, so stop waiting (cfdp-py would swallow the new one).
+            self._dest.reset()
+            self._n["finished_abandoned"] += 1
+            current, same = None, False
         if isinstance(pdu, EofPdu):
+            if same and not self._wants_eof(tid):
+                self._reacknowledge(pdu, active=True)  # a repeat: its first ACK was lost
+                return
+            if not same and tid in self._done:
+                self._reacknowledge(pdu, active=False)  # a repeat after the transfer finished
+                return
             self._eof_seen.add(tid)
             self._last_eof = pdu_raw  # bytes: cfdp-py rewrites the direction of PDUs it handles
+        elif not same and tid in self._done:
+            return  # a late duplicate of a finished transfer: starting a new one from it would block
         waiting_for_metadata = self._dest.step == DestStep.WAITING_FOR_METADATA
         self._run_cfdp(pdu)
         if (waiting_for_metadata and self._dest.step == DestStep.RECEIVING_FILE_DATA and tid in self._eof_seen
-                and self._last_eof is not None and self._dest.transaction_id == tid):
+                and self._last_eof is not None and self._dest.transaction_id is not None
+                and self._dest.transaction_id == tid):
             # cfdp-py forgot the EOF it acknowledged before the late Metadata PDU: give it again.
             self._run_cfdp(PduFactory.from_raw(self._last_eof))
 
     def _wants_eof(self, tid: TransactionId) -> bool:
         """Whether cfdp-py still needs an EOF for `tid` (it goes back to receiving file data when
         a lost Metadata PDU arrives after the EOF, and then waits for an EOF again)."""
-        return self._dest.transaction_id == tid and self._dest.step in (
+        return self._dest.transaction_id is not None and self._dest.transaction_id == tid and self._dest.step in (
             DestStep.RECEIVING_FILE_DATA, DestStep.RECV_FILE_DATA_WITH_CHECK_LIMIT_HANDLING, DestStep.WAITING_FOR_METADATA)
 
     def receive_file(self, raw: bytes) -> None:

@@ -279,3 +279,52 @@ def test_a_transfer_larger_than_the_limit_is_cut_off_and_refused_as_oversized(tm
     stats = receiver.statistics()
     assert (stats.last_refusal, stats.refusals, receiver.staged_slot) == ("OVERSIZED", 1, None)
     assert "UPLINK_PATCH_REFUSED_ERR" in events.names() and not (store.root / "B").exists()
+
+
+def test_a_new_transfer_is_received_while_the_last_one_still_waits_for_its_finished_ack(tmp_path, delta_patch):
+    """cfdp-py keeps waiting for a lost Finished ACK and would swallow the next transfer."""
+    from spacepackets.cfdp import PduFactory
+    from spacepackets.cfdp.pdu import AckPdu
+
+    from flight.uplink import unwrap_pdu
+
+    def drop_acks(packets):
+        return [p for p in packets if not isinstance(PduFactory.from_raw(unwrap_pdu(p)), AckPdu)]
+
+    store = make_store(tmp_path / "s")
+    receiver = receiver_for(store)
+    first = PatchSender(delta_patch, 20, FAST)
+    pump(first, receiver, LinkProfile(), seed=0, timeout=0.5, mangle=drop_acks)
+    assert first.delivered and receiver.busy  # the flight still waits for the ACK it never gets
+    second = build_patch(BASE, FINE_TUNED.parent / "lander-continuous", KEY, 3, SPACECRAFT)[0]
+    transfer = pump(PatchSender(second, 21, FAST), receiver, LinkProfile(loss=0.1), seed=1)
+    assert transfer.delivered and receiver.statistics().finished_abandoned == 1
+    assert receiver.statistics().highest_sequence == 3
+    assert model_digest(store.slot_dir("B")) == model_digest(FINE_TUNED.parent / "lander-continuous")
+
+
+def test_accept_packet_never_raises_on_mangled_or_random_packets(tmp_path, delta_patch):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from flight.uplink import wrap_pdu
+
+    sender = PatchSender(delta_patch, 30, FAST)
+    real = sender.poll()
+    receiver = receiver_for(make_store(tmp_path / "s"))
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(real), st.integers(0, 8 * 1100), st.binary(max_size=40), st.booleans())
+    def feed(packet, bit, junk, random_pdu):
+        if random_pdu:
+            receiver.accept_packet(wrap_pdu(junk or b"\0", 0))
+            return
+        out = bytearray(packet)
+        if bit < 8 * len(out):
+            out[bit // 8] ^= 0x80 >> (bit % 8)
+        receiver.accept_packet(bytes(out))
+        receiver.step(1 << 16)
+        receiver.outgoing()
+
+    feed()
+    assert receiver.statistics().pdus_corrupt > 0
