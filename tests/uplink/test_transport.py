@@ -34,3 +34,12 @@ def test_unwrapping_refuses_a_telecommand_apid_and_a_wrong_length():
     other_apid = bytes([packet[0] & 0xF8, APID & 0xFF]) + packet[2:]
     assert "APID 0x0c8" in unwrap_pdu(other_apid)
     assert "length field" in unwrap_pdu(packet + b"x")
+
+
+def test_the_uplink_package_exports_what_all_claims():
+    import types
+
+    import flight.uplink as uplink
+
+    public = {n for n, v in vars(uplink).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert public == set(uplink.__all__)
