@@ -2,8 +2,9 @@
 
 `PatchSender` wraps cfdp-py's source handler with the ground-side workarounds from DESIGN.md: a
 Finished PDU that arrives again after the transfer completed (its ACK was lost) is acknowledged
-again, so the flight's receiver stops retrying; PDUs the state machine raises on are counted, not
-fatal. `send_patch_udp` drives it over UDP loopback to `flight serve`, optionally through a
+again, so the flight's receiver stops retrying; a Finished PDU that arrives while every ACK of the
+EOF was lost counts as that ACK (cfdp-py would refuse it and fault a delivered transfer); PDUs the
+state machine raises on are counted, not fatal. `send_patch_udp` drives it over UDP loopback to `flight serve`, optionally through a
 `LinkSim` in each direction.
 """
 
@@ -18,6 +19,7 @@ from typing import Callable
 from cfdppy import IndicationConfig, LocalEntityConfig, PutRequest, RemoteEntityConfigTable
 from cfdppy.defs import CfdpState
 from cfdppy.handler.source import SourceHandler
+from cfdppy.handler.source import TransactionStep as SourceStep
 from spacepackets.cfdp import ConditionCode, CrcFlag, Direction, PduFactory, TransmissionMode
 from spacepackets.cfdp.pdu import AckPdu, DirectiveType, FileDataPdu, FinishedPdu
 from spacepackets.cfdp.pdu.ack import TransactionStatus
@@ -75,6 +77,7 @@ class PatchSender:
         self.retransmissions = 0
         self.bytes_sent = 0
         self.rejected = 0
+        self.eof_acks_inferred = 0
         self.finished_condition: str | None = None
         self.delivered = False
 
@@ -105,6 +108,13 @@ class PatchSender:
             conf.direction = Direction.TOWARDS_RECEIVER
             self._send(AckPdu(conf, DirectiveType.FINISHED_PDU, pdu.condition_code, TransactionStatus.TERMINATED).pack())
             return
+        if isinstance(pdu, FinishedPdu) and self.source.step == SourceStep.WAITING_FOR_EOF_ACK:
+            # Every ACK of our EOF was lost, but a Finished PDU means the EOF arrived: cfdp-py would
+            # refuse the Finished in this step and fault the transfer, so take it as the ACK first.
+            conf = PduFactory.from_raw(pdu.pack()).pdu_header.pdu_conf
+            conf.direction = Direction.TOWARDS_SENDER
+            self._run(AckPdu(conf, DirectiveType.EOF_PDU, ConditionCode.NO_ERROR, TransactionStatus.ACTIVE))
+            self.eof_acks_inferred += 1
         self._run(pdu)
 
     def _run(self, pdu) -> None:

@@ -328,3 +328,25 @@ def test_accept_packet_never_raises_on_mangled_or_random_packets(tmp_path, delta
 
     feed()
     assert receiver.statistics().pdus_corrupt > 0
+
+
+def test_a_transfer_whose_eof_acks_are_all_lost_is_still_delivered(tmp_path, delta_patch):
+    """The Finished PDU proves the EOF arrived; cfdp-py alone would fault the ground's transfer."""
+    from spacepackets.cfdp import PduFactory
+    from spacepackets.cfdp.pdu import AckPdu, DirectiveType
+
+    from flight.uplink import unwrap_pdu
+
+    store = make_store(tmp_path / "s")
+    receiver = receiver_for(store)
+    sender = PatchSender(delta_patch, 40, FAST)
+    real_outgoing = receiver.outgoing
+
+    def outgoing():
+        return [p for p in real_outgoing()
+                if not (isinstance(pdu := PduFactory.from_raw(unwrap_pdu(p)), AckPdu)
+                        and pdu.directive_code_of_acked_pdu == DirectiveType.EOF_PDU)]
+
+    receiver.outgoing = outgoing
+    transfer = pump(sender, receiver, LinkProfile(), seed=0)
+    assert transfer.delivered and sender.eof_acks_inferred == 1 and receiver.staged_slot == "B"
