@@ -175,5 +175,16 @@ def plain_runner(session, x: np.ndarray) -> Callable[[], object]:
     return lambda: session.run(None, feed)
 
 
+def plain_iobinding_runner(session, x: np.ndarray) -> Callable[[], object]:
+    """The other baseline a reader would pick: the same session called through IOBinding with the
+    input and every output bound once to preallocated buffers (what flight's replicas do)."""
+    binding = session.io_binding()
+    binding.bind_cpu_input(session.get_inputs()[0].name, x)
+    for out, arr in zip(session.get_outputs(), session.run(None, {session.get_inputs()[0].name: x})):
+        buf = np.empty_like(arr)
+        binding.bind_output(out.name, "cpu", 0, buf.dtype, list(buf.shape), buf.ctypes.data)
+    return lambda: session.run_with_iobinding(binding)
+
+
 def flush() -> None:
     sys.stdout.flush()

@@ -18,14 +18,14 @@ validation and the vote: this is the whole per-decision cost.
 
 from __future__ import annotations
 
-from _common import fmt_time, header, interleaved, parse_args, plain_runner, plain_session, target
+from _common import fmt_time, header, interleaved, parse_args, plain_iobinding_runner, plain_runner, plain_session, target
 from _models import bench_model, hazard_model, lander_models
 
 import flight
 from flight import Redundancy, Scheduling, TMREngine
 
 POOLED_MIN_PLAIN_S = 1e-3
-VARIANTS = ("plain", "plain-1thr", "live-1replica", "simplex", "duplex", "tmr-serial", "tmr-pooled", "tmr-serial+fix")
+VARIANTS = ("plain", "plain-1thr", "plain-1thr-iob", "live-1replica", "simplex", "duplex", "tmr-serial", "tmr-pooled", "tmr-serial+fix")
 
 
 def needs_run_options_fix(replicas) -> bool:
@@ -84,6 +84,7 @@ def measure(model, rounds: int, round_s: float) -> dict:
     fns = {
         "plain": plain_runner(plain, x),
         "plain-1thr": plain_runner(plain1, x),
+        "plain-1thr-iob": plain_iobinding_runner(plain1, x),
         "live-1replica": lambda: reps[0].run([x]),
         **{name: (lambda eng=eng: eng.infer([x])) for name, eng in engines.items()},
     }
@@ -107,7 +108,7 @@ def main() -> int:
     print(f"   ratios = median over {rounds} interleaved rounds of same-round time / plain time "
           "(best-of ratio in brackets for TMR)")
     print(f"{'model':<20}{'params':>10}{'plain':>12} |{'1thr':>6}{'live1':>7}{'simplex':>8}{'duplex':>8}"
-          f"{'TMR ser':>16}{'TMR pool':>16}{'ser+fix':>8}  auto")
+          f"{'TMR ser':>16}{'TMR pool':>16}{'ser+fix':>8}  auto   |{'1thr-IOB':>12}{'TMR ser':>8}{'TMR pool':>9}")
     results = {}
     for m in landers + [hazard] + bench:
         r = measure(m, rounds, round_s)
@@ -118,15 +119,20 @@ def main() -> int:
         print(f"{m.name:<20}{m.parameters:>10,}{fmt_time(t.median('plain')):>12} |"
               f"{ratio['plain-1thr']:>6.2f}{ratio['live-1replica']:>7.2f}{ratio['simplex']:>8.2f}{ratio['duplex']:>8.2f}"
               f"{ratio['tmr-serial']:>8.2f} [{best['tmr-serial']:>4.2f}]{ratio['tmr-pooled']:>8.2f} [{best['tmr-pooled']:>4.2f}]"
-              + (f"{ratio['tmr-serial+fix']:>8.2f}" if r["fix"] else f"{'-':>8}") + f"  {r['auto']}", flush=True)
+              + (f"{ratio['tmr-serial+fix']:>8.2f}" if r["fix"] else f"{'-':>8}") + f"  {r['auto']:<6}|"
+              f"{fmt_time(t.median('plain-1thr-iob')):>12}{t.ratio('tmr-serial', 'plain-1thr-iob'):>8.2f}"
+              f"{t.ratio('tmr-pooled', 'plain-1thr-iob'):>9.2f}", flush=True)
     print("   1thr: plain with one intra-op thread; live1: one replica's live-weight session alone (Replica.run);")
+    print("   vs 1thr-IOBinding: the same one-thread session called through IOBinding with preallocated buffers,")
+    print("   the kindest plain baseline (TMR's ratio to it is the honest cost of three replicas and a vote)")
     print("   ser+fix: serial TMR with each replica's RunOptions given gpu_graph_id=-1 (what-if for a flight fix; "
           "'-' = nothing to fix: flight already sets it, or has no RunOptions)")
     print()
     for m in landers:
         t = results[m.name][1]["t"]
         target(f"tmr-serial/{m.name}", t.ratio("tmr-serial", "plain"), 3.2,
-               note=f"best-of {t.ratio_best('tmr-serial', 'plain'):.2f}x")
+               note=f"best-of {t.ratio_best('tmr-serial', 'plain'):.2f}x; vs 1-thread IOBinding "
+                    f"{t.ratio('tmr-serial', 'plain-1thr-iob'):.2f}x")
     for m in bench:
         t = results[m.name][1]["t"]
         plain_s, plain1_s = t.median("plain"), t.median("plain-1thr")

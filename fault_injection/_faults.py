@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flight import Instrument
+from flight.engine._weights import BitUndo
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,9 @@ class BitFlip:
     element: int
     bit: int
 
-    def apply(self, stack: Any) -> None:
-        stack.replicas[self.replica].image.flip_bit(self.tensor, self.element, self.bit)
+    def apply(self, stack: Any) -> BitUndo:
+        """Flip the bit (bounds checked by the image); the record undoes it exactly."""
+        return stack.replicas[self.replica].image.flip_bit(self.tensor, self.element, self.bit)
 
 
 class FlipAtCycle(Instrument):
@@ -42,13 +44,15 @@ class StuckAt(Instrument):
 
     def __init__(self, replica: int, tensor: str, element: int, bit: int, value: int = 1):
         self.replica, self.tensor, self.element, self.bit, self.value = replica, tensor, element, bit, value
+        self.first: BitUndo | None = None  # the bytes found before the first forcing: what `remove` restores
 
     def cycle_start(self, cycle: int, executive: Any) -> None:
-        image = executive.replicas[self.replica].image
-        slot = image.layout.slot(self.tensor)
-        index = slot.offset + self.element * slot.dtype.itemsize + self.bit // 8
-        mask = 1 << (self.bit % 8)
-        if self.value:
-            image.buffer[index] |= mask
-        else:
-            image.buffer[index] &= 0xFF ^ mask
+        undo = executive.replicas[self.replica].image.set_bit(self.tensor, self.element, self.bit, self.value)
+        if self.first is None:
+            self.first = undo
+
+    def remove(self, executive: Any) -> None:
+        """End the fault: put back the element as it was before the first forcing."""
+        if self.first is not None:
+            executive.replicas[self.replica].image.undo(self.first)
+            self.first = None

@@ -5,7 +5,7 @@ flight through `World`, and observers through `Instrument` hooks.
 """
 
 from .executive._boot import BootReport, FlightStack, boot
-from .executive._config import FlightConfig, Schedule, config_from_dict, load_config, parse_config
+from .executive._config import TASKS, FlightConfig, Schedule, config_from_dict, load_config, parse_config
 from .executive._events import Event, EventId, Severity
 from .executive._executive import CycleResult, Executive
 from .executive._modes import Mode
@@ -29,7 +29,7 @@ from .comms._packets import (
 )
 from .comms._recording import Recorder, RecordingError, read_recording
 from ._replay import replay
-from .storage._store import SlotStore
+from .storage import SLOTS, AtomicWriteError, SlotStore, atomic_write_bytes, chunk_crcs, chunk_spans, replace_folder
 from ._crc import CRC16_C_EXTENSION, CRC32C_HARDWARE, crc16_ccitt_false, crc32, crc32c
 from ._errors import (
     ExecutiveInternalError,
@@ -65,21 +65,21 @@ from .engine._tmr import (
 )
 from .engine._validate import validate_inputs
 from .engine._voter import VoteOutcome, VoteResult, vote
-from .engine._weights import Chunk, ImageLayout, WeightImage, majority_bytes, majority_repair
+from .engine._weights import BitUndo, Chunk, ImageLayout, WeightImage, majority_bytes, majority_repair
 from ._world import World, load_world
 
 __all__ = [
     "BootReport", "FlightStack", "boot",
     "CRC16_C_EXTENSION", "CRC32C_HARDWARE", "crc16_ccitt_false", "crc32", "crc32c",
     "ExecutiveInternalError", "InputRejected", "ManifestError", "ModelCorrupted", "SeuguardError",
-    "FlightConfig", "Schedule", "config_from_dict", "load_config", "parse_config",
+    "TASKS", "FlightConfig", "Schedule", "config_from_dict", "load_config", "parse_config",
     "Event", "EventId", "Severity",
     "CycleResult", "Executive", "Mode",
     "APID", "COMMANDS", "Command", "CommandCode", "Housekeeping", "PacketError", "Rejection",
     "RejectReason", "TimingReport", "TmPacket", "TmType", "decode_command", "decode_event", "decode_tm",
     "decode_verification", "encode_command",
     "Recorder", "RecordingError", "read_recording", "replay",
-    "SlotStore",
+    "SLOTS", "SlotStore", "AtomicWriteError", "atomic_write_bytes", "replace_folder", "chunk_crcs", "chunk_spans",
     "FlightSummary", "fly", "make_executive",
     "Instrument",
     "DEFAULT_CHUNK_SIZE", "GoldenRecord", "IOSpec", "Manifest", "TensorRecord", "dump_manifest",
@@ -92,6 +92,6 @@ __all__ = [
     "EngineStatistics", "InferenceOutcome", "InferenceResult", "Redundancy", "Scheduling",
     "TMREngine", "validate_inputs",
     "VoteOutcome", "VoteResult", "vote",
-    "Chunk", "ImageLayout", "WeightImage", "majority_bytes", "majority_repair",
+    "BitUndo", "Chunk", "ImageLayout", "WeightImage", "majority_bytes", "majority_repair",
     "World", "load_world",
 ]

@@ -118,8 +118,8 @@ def _world_spec(args: argparse.Namespace, store: SlotStore) -> str:
                 continue
             if world:
                 return world
-    raise SeuguardError(f"no manifest names a world ({problems[0]}); pass --world module:factory" if problems
-                        else "no manifest names a world; pass --world module:factory")
+    raise SeuguardError(f"no manifest names a world ({problems[0]}); pass --world NAME" if problems
+                        else "no manifest names a world; pass --world NAME")
 
 
 def cmd_fly(args: argparse.Namespace) -> int:
@@ -221,7 +221,7 @@ def _add_vehicle_flags(p: argparse.ArgumentParser) -> None:
                    help="tmr (2-of-3 vote), duplex (detect only) or simplex (default: the configuration's, tmr)")
     p.add_argument("--scheduling", choices=[s.value for s in Scheduling],
                    help="run replicas serially, on a 2-thread pool, or choose by measured time (default: auto)")
-    p.add_argument("--world", help="world adapter as module:factory (default: the manifest's)")
+    p.add_argument("--world", help="registered world name, e.g. lunar-lander (default: the manifest's)")
 
 
 def build_parser() -> argparse.ArgumentParser:

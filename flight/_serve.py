@@ -9,101 +9,21 @@ hear its acknowledgement while `ground monitor` holds the telemetry port.
 On SIGTERM or SIGINT (or `stop` being set) the current frame finishes, telecommands already taken
 off the link are handled, every queued packet is sent, and `serve` returns.
 
-Links: `UdpLink` (loopback ports, the real thing) and `QueueLink` (in-process queues, for tests and
-embedding): the same loop runs over either.
+The same loop runs over any `Link` (comms/_links.py): UDP on loopback, or in-process queues.
 """
 
 from __future__ import annotations
 
-import queue
 import signal
-import socket
 import threading
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
+from .comms._links import Link, QueueLink, UdpLink  # noqa: F401 (re-exported for callers)
 from .executive._executive import Executive
-from .comms._packets import TmType
+from .comms._packets import verification_of
 from ._world import World
 
-MAX_DATAGRAM = 65535
-_VERIFICATION_SERVICE = TmType.ACCEPTED.value[0]
-_FINAL_SUBTYPES = {TmType.REJECTED.value[1], TmType.COMPLETED.value[1], TmType.FAILED.value[1]}
-_REQUEST_ID = slice(21, 25)  # 6-byte primary header, 15-byte PUS-C TM secondary header
-
-
-class Link(Protocol):
-    def receive(self) -> list[tuple[bytes, Any]]:
-        """Every telecommand waiting now, each with the address to reply to (or None)."""
-
-    def send(self, packet: bytes) -> None:
-        """One telemetry packet to the telemetry destination."""
-
-    def reply(self, packet: bytes, address: Any) -> None:
-        """One verification report back to the sender of its telecommand."""
-
-
-class UdpLink:
-    """Telecommands in on one loopback port, telemetry out to another."""
-
-    def __init__(self, host: str, tc_port: int, tm_port: int):
-        self.tm_address = (host, tm_port)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, tc_port))
-        self.sock.setblocking(False)
-        self.send_errors = 0
-
-    def receive(self) -> list[tuple[bytes, Any]]:
-        packets = []
-        while True:
-            try:
-                data, address = self.sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return packets
-            except OSError:  # e.g. ICMP port unreachable reported on this socket: nothing to read
-                continue
-            packets.append((data, address))
-
-    def _sendto(self, packet: bytes, address) -> None:
-        try:
-            self.sock.sendto(packet, address)
-        except OSError:
-            self.send_errors += 1  # nobody listening: telemetry is fire-and-forget, but counted
-
-    def send(self, packet: bytes) -> None:
-        self._sendto(packet, self.tm_address)
-
-    def reply(self, packet: bytes, address) -> None:
-        if address != self.tm_address:
-            self._sendto(packet, address)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class QueueLink:
-    """In-process link: put telecommands on `uplink`, read telemetry from `downlink`."""
-
-    def __init__(self) -> None:
-        self.uplink: queue.Queue[bytes] = queue.Queue()
-        self.downlink: queue.Queue[bytes] = queue.Queue()
-
-    def receive(self) -> list[tuple[bytes, Any]]:
-        packets = []
-        while True:
-            try:
-                packets.append((self.uplink.get_nowait(), None))
-            except queue.Empty:
-                return packets
-
-    def send(self, packet: bytes) -> None:
-        self.downlink.put(packet)
-
-    def reply(self, packet: bytes, address: Any) -> None:
-        pass  # everything already goes down `downlink`
-
-    def close(self) -> None:
-        pass
 
 
 def serve(
@@ -127,12 +47,13 @@ def serve(
         while executive.outbox:
             packet = executive.outbox.popleft()
             link.send(packet)
-            if len(packet) >= _REQUEST_ID.stop and packet[7] == _VERIFICATION_SERVICE:
-                rid = packet[_REQUEST_ID]
+            report = verification_of(packet)
+            if report is not None:
+                rid, final = report
                 address = replies.get(rid)
                 if address is not None:
                     link.reply(packet, address)
-                    if packet[8] in _FINAL_SUBTYPES:
+                    if final:
                         del replies[rid]
 
     try:

@@ -11,6 +11,7 @@ import os
 import time
 
 from flight import COMMANDS, DEFAULT_CHUNK_SIZE, CommandCode, Mode, SeuguardError
+from flight.storage import SLOTS
 
 from ._link import GroundLink, send_command
 from ._monitor import monitor
@@ -19,7 +20,7 @@ from ._uplink_cli import add_parsers as add_uplink_parsers
 
 _ARG_WORDS = {
     CommandCode.SET_MODE: {m.name: m.value for m in Mode},
-    CommandCode.ACTIVATE_SLOT: {"A": 0, "B": 1},
+    CommandCode.ACTIVATE_SLOT: {slot: i for i, slot in enumerate(SLOTS)},
 }
 
 
@@ -206,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-range", type=_range, action="append", metavar="NAME=LO,HI", help="valid input range")
     p.add_argument("--output-range", type=_range, action="append", metavar="NAME=LO,HI",
                    help="valid output range: outside it an output is never emitted as valid")
-    p.add_argument("--world", help="world adapter this model flies in, as module:factory")
+    p.add_argument("--world", help="registered name of the world this model flies in (e.g. lunar-lander)")
     p.add_argument("--notes", help="JSON file of notes to record in the manifest (e.g. measured accuracy)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_package)
@@ -219,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("command", help="send one telecommand and print its acknowledgement",
                        description="Send one PUS telecommand to `flight serve` and wait for its verification "
                        "reports. Commands: " + ", ".join(c.name for c in CommandCode) + ". SET_MODE takes "
-                       "NOMINAL|DEGRADED|SAFE, ACTIVATE_SLOT takes A|B, SET_SCRUB_BUDGET takes bytes. Exit 0 "
+                       f"{'|'.join(m.name for m in Mode)}, ACTIVATE_SLOT takes {'|'.join(SLOTS)}, SET_SCRUB_BUDGET takes bytes. Exit 0 "
                        "only when the command completed.")
     p.add_argument("name", help="command name, e.g. NOOP")
     p.add_argument("args", nargs="*", help="command arguments")

@@ -8,11 +8,13 @@ from dataclasses import asdict
 from typing import IO
 
 from flight import EventId, Housekeeping, Mode, PacketError, TimingReport, TmType, decode_event
+from flight.executive._config import TASKS
+from flight.storage import SLOTS
 
 from ._link import GroundLink
 
 _EVENT_TYPES = (TmType.EVENT_INFO, TmType.EVENT_LOW, TmType.EVENT_MEDIUM, TmType.EVENT_HIGH)
-_TASKS = ("sense", "infer", "act", "scrub", "comm", "health", "lateness")
+TIMING_ROWS = (*TASKS, "lateness")  # the timing report: one row per task in schedule order, then lateness
 
 
 def _table(hk: Housekeeping | None, timing: TimingReport | None, events: list[str]):
@@ -29,16 +31,16 @@ def _table(hk: Housekeeping | None, timing: TimingReport | None, events: list[st
             if key == "mode":
                 value = Mode(value).name if value in Mode._value2member_map_ else f"unknown {value}"
             elif key == "active_slot":
-                value = {0: "A", 1: "B"}.get(value, "none")
+                value = SLOTS[value] if value < len(SLOTS) else "none"
             elif key == "replicas_in_vote":
-                value = ",".join(str(r) for r in range(3) if value >> r & 1) or "none"
+                value = ",".join(str(r) for r in range(value.bit_length()) if value >> r & 1) or "none"
             table.add_row(key, str(value))
     parts = [table]
     if timing is not None:
         t = Table(title=f"timing (us): overruns {timing.overruns}, skipped slots {timing.skipped_slots}")
         for col in ("task", "p50", "p99", "max"):
             t.add_column(col, justify="right")
-        for name, row in zip(_TASKS, timing.task_us):
+        for name, row in zip(TIMING_ROWS, timing.task_us):
             t.add_row(name, *(str(v) for v in row))
         parts.append(t)
     if events:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import tempfile
 import zipfile
@@ -42,6 +41,7 @@ from flight import (
     sha256_file,
 )
 from flight._errors import SeuguardError
+from flight.storage import chunk_crcs, replace_folder
 
 LEVELS = {
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -128,9 +128,8 @@ def _io_specs(model: onnx.ModelProto, kind: str, ranges: dict[str, tuple[float, 
 
 def _tensor_record(name: str, arr: np.ndarray, chunk_size: int, live: bool) -> TensorRecord:
     raw = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
-    n_chunks = max(1, -(-raw.nbytes // chunk_size))
-    chunks = tuple(crc32c(raw[j * chunk_size : (j + 1) * chunk_size]) for j in range(n_chunks))
-    return TensorRecord(name, str(arr.dtype), tuple(arr.shape), int(raw.nbytes), crc32c(raw), chunks, live)
+    return TensorRecord(name, str(arr.dtype), tuple(arr.shape), int(raw.nbytes), crc32c(raw),
+                        chunk_crcs(raw, chunk_size), live)
 
 
 def _golden_inputs(specs: list[IOSpec], path: Path | None, count: int, seed: int) -> list[np.ndarray]:
@@ -188,10 +187,63 @@ def package_model(
     world: str | None = None,
     notes: dict[str, Any] | None = None,
 ) -> PackageReport:
-    """Compile, reference and self-test a model; write `out_dir` only when all of it passed."""
+    """Compile, reference and self-test a model; write `out_dir` only when all of it passed.
+
+    The stages, in order: load and validate the source; compile it offline; reference outputs from a
+    plain session; build the manifest records and settle which tensors are live (a proof under the
+    flight configuration); check the flight against the plain session; golden vectors; the
+    flight's own self-test; the atomic write."""
     source, out_dir = Path(source), Path(out_dir)
     if level not in LEVELS:
         raise PackageError(f"--level must be one of {', '.join(LEVELS)}, got {level!r}")
+    model = _load_source(source)
+    with tempfile.TemporaryDirectory(prefix="seuguard-package-") as tmp:
+        work = Path(tmp)
+        compiled = _compile(model, level, work, input_ranges or {})
+        golden_in = _golden_inputs(compiled.inputs, golden_inputs, golden_count, seed)
+        outputs, plain_out = _plain_reference(model, compiled.inputs, golden_in, output_ranges or {})
+        manifest = Manifest(
+            name=name or source.stem,
+            version=str(version),
+            sequence=sequence,
+            model_file="model.onnx",
+            model_sha256=hashlib.sha256(compiled.model_bytes).hexdigest(),
+            session=dict(FLIGHT_SESSION_CONFIG),
+            inputs=tuple(compiled.inputs),
+            outputs=tuple(outputs),
+            chunk_size=chunk_size,
+            tensors=(),
+            golden=GoldenRecord("golden.npz", golden_in[0].shape[0], "", ""),
+            world=world,
+            notes=dict(notes or {}),
+        )
+        folder = work / "candidate"
+        manifest, golden_out, not_live = _settle_liveness(folder, manifest, compiled, golden_in)
+        max_diff = _check_against_plain(golden_out, plain_out)
+        manifest = _write_golden(folder, manifest, compiled.inputs, golden_in, golden_out, level, max_diff, not_live)
+        _self_test(folder)
+        replace_folder(out_dir, {f: folder / f for f in PACKAGE_FILES})
+    arrays = compiled.arrays
+    params = sum(int(a.size) for a in arrays.values() if a.dtype.kind == "f")
+    embedded = tuple(sorted(n for n, a in arrays.items() if a.dtype.kind != "f"))
+    live = tuple(sorted(t.name for t in manifest.tensors if t.live))
+    return PackageReport(out_dir, params, live, tuple(sorted(not_live)), embedded, max_diff, manifest.golden.count)
+
+
+PACKAGE_FILES = ("model.onnx", "golden.npz", "manifest.yaml")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """The graph that flies: optimized offline, with its inputs and initializer values."""
+
+    model_bytes: bytes
+    inputs: list[IOSpec]
+    arrays: dict[str, np.ndarray]
+
+
+def _load_source(source: Path) -> onnx.ModelProto:
+    """Stage 1: read and check the source model; fix its batch dimension to 1."""
     try:
         model = onnx.load_model(source)
     except FileNotFoundError:
@@ -203,109 +255,100 @@ def package_model(
     except onnx.checker.ValidationError as exc:
         raise PackageError(f"{source}: invalid ONNX: {str(exc).strip().splitlines()[0][:200]}") from None
     _fix_batch_dims(model)
-    with tempfile.TemporaryDirectory(prefix="seuguard-package-") as tmp:
-        work = Path(tmp)
-        optimized = _optimize_offline(model, level, work)
-        inputs = _io_specs(optimized, "input", input_ranges or {})
-        for spec in inputs:
-            if 0 in spec.shape:
-                raise PackageError(f"input {spec.name}: shape {list(spec.shape)} is not fixed")
-        arrays = {t.name: numpy_helper.to_array(t) for t in optimized.graph.initializer}
-        model_bytes = optimized.SerializeToString()
-        golden_in = _golden_inputs(inputs, golden_inputs, golden_count, seed)
-        count = golden_in[0].shape[0]
-
-        # Reference: a plain default session on the original graph (weights embedded).
-        plain = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        out_names = [o.name for o in plain.get_outputs()]
-        plain_out = [plain.run(out_names, {s.name: a[i] for s, a in zip(inputs, golden_in)}) for i in range(count)]
-        outputs = [
-            IOSpec(n, str(plain_out[0][k].dtype), tuple(plain_out[0][k].shape), (output_ranges or {}).get(n))
-            for k, n in enumerate(out_names)
-        ]
-
-        live = {n for n, a in arrays.items() if a.dtype.kind == "f" and a.size > 0}
-        not_live: set[str] = set()
-        for _round in range(3):
-            records = [_tensor_record(n, a, chunk_size, n in live) for n, a in arrays.items()]
-            folder = work / "candidate"
-            if folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir()
-            (folder / "model.onnx").write_bytes(model_bytes)
-            manifest = Manifest(
-                name=name or source.stem,
-                version=str(version),
-                sequence=sequence,
-                model_file="model.onnx",
-                model_sha256=hashlib.sha256(model_bytes).hexdigest(),
-                session=dict(FLIGHT_SESSION_CONFIG),
-                inputs=tuple(inputs),
-                outputs=tuple(outputs),
-                chunk_size=chunk_size,
-                tensors=tuple(records),
-                golden=GoldenRecord("golden.npz", count, "", ""),
-                world=world,
-                notes=dict(notes or {}),
-            )
-            # Golden outputs under the flight configuration, from a replica built the flight's way.
-            flight_out = _flight_outputs(folder, manifest, golden_in)
-            report = prove_liveness(flight_out[1], [a[0] for a in golden_in])
-            newly_dead = set(report.not_live)
-            if not newly_dead:
-                break
-            not_live |= newly_dead
-            live -= newly_dead
-        else:
-            raise PackageError(f"liveness did not settle; tensors not live: {sorted(not_live)}")
-        golden_out = flight_out[0]
-        max_diff = max(
-            float(np.max(np.abs(g.astype(np.float64) - p.astype(np.float64)))) if g.size else 0.0
-            for gv, pv in zip(golden_out, plain_out)
-            for g, p in zip(gv, pv)
-        )
-        if not np.isfinite(max_diff) or max_diff > PLAIN_SESSION_TOLERANCE * max(
-            1.0, max(float(np.max(np.abs(p))) for pv in plain_out for p in pv)
-        ):
-            raise PackageError(f"flight configuration disagrees with a plain session by {max_diff:.3g}")
-        golden = {golden_key("input", s.name): a for s, a in zip(inputs, golden_in)}
-        for k, spec in enumerate(outputs):
-            golden[golden_key("output", spec.name)] = np.stack([gv[k] for gv in golden_out])
-        save_npz_deterministic(folder / "golden.npz", golden)
-        file_sha = sha256_file(folder / "golden.npz")
-        manifest = replace(
-            manifest,
-            golden=GoldenRecord("golden.npz", count, file_sha, golden_outputs_digest(golden_out)),
-            notes={
-                **manifest.notes,
-                "optimization_level": level,
-                "max_abs_diff_vs_plain_session": float(f"{max_diff:.3g}"),
-                "not_live": sorted(not_live),
-            },
-        )
-        dump_manifest(manifest, folder / "manifest.yaml")
-        # Self-test exactly as the flight will: full verification and the golden run.
-        check_golden(Replica(0, open_model(folder)))
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; a model folder is ordinary data
-        for f in ("model.onnx", "golden.npz", "manifest.yaml"):
-            shutil.copyfile(folder / f, staging / f)
-        # Swap in the new folder: the old one is moved aside first, so at every instant one
-        # complete model folder exists under out_dir or its backup name.
-        backup = None
-        if out_dir.exists():
-            backup = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            os.replace(out_dir, backup)
-        os.replace(staging, out_dir)
-        if backup is not None:
-            shutil.rmtree(backup)
-    params = sum(int(a.size) for a in arrays.values() if a.dtype.kind == "f")
-    embedded = tuple(sorted(n for n, a in arrays.items() if a.dtype.kind != "f"))
-    return PackageReport(out_dir, params, tuple(sorted(live)), tuple(sorted(not_live)), embedded, max_diff, count)
+    return model
 
 
-def _flight_outputs(folder: Path, manifest: Manifest, golden_in: list[np.ndarray]):
+def _compile(model: onnx.ModelProto, level: str, work: Path, input_ranges: dict[str, tuple[float, float]]) -> _Compiled:
+    """Stage 2: onnxruntime's optimizer offline; every input must have a fixed shape."""
+    optimized = _optimize_offline(model, level, work)
+    inputs = _io_specs(optimized, "input", input_ranges)
+    for spec in inputs:
+        if 0 in spec.shape:
+            raise PackageError(f"input {spec.name}: shape {list(spec.shape)} is not fixed")
+    arrays = {t.name: numpy_helper.to_array(t) for t in optimized.graph.initializer}
+    return _Compiled(optimized.SerializeToString(), inputs, arrays)
+
+
+def _plain_reference(model: onnx.ModelProto, inputs: list[IOSpec], golden_in: list[np.ndarray],
+                     output_ranges: dict[str, tuple[float, float]]) -> tuple[list[IOSpec], list[list[np.ndarray]]]:
+    """Stage 3: a plain default session on the original graph (weights embedded): the output specs,
+    and the outputs the flight configuration is compared with."""
+    plain = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    out_names = [o.name for o in plain.get_outputs()]
+    count = golden_in[0].shape[0]
+    plain_out = [plain.run(out_names, {s.name: a[i] for s, a in zip(inputs, golden_in)}) for i in range(count)]
+    outputs = [
+        IOSpec(n, str(plain_out[0][k].dtype), tuple(plain_out[0][k].shape), output_ranges.get(n))
+        for k, n in enumerate(out_names)
+    ]
+    return outputs, plain_out
+
+
+def _settle_liveness(folder: Path, manifest: Manifest, compiled: _Compiled, golden_in: list[np.ndarray]):
+    """Stage 4: manifest records, and the proof of which float tensors are live under the flight
+    configuration. A tensor found not live is recorded as such and the proof re-run (at most three
+    rounds). Returns the manifest (golden digests still empty), the flight's outputs, the dead set."""
+    live = {n for n, a in compiled.arrays.items() if a.dtype.kind == "f" and a.size > 0}
+    not_live: set[str] = set()
+    for _round in range(3):
+        records = tuple(_tensor_record(n, a, manifest.chunk_size, n in live) for n, a in compiled.arrays.items())
+        manifest = replace(manifest, tensors=records)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(compiled.model_bytes)
+        # Golden outputs under the flight configuration, from a replica built the flight's way.
+        flight_out, replica = _flight_outputs(folder, manifest, golden_in)
+        newly_dead = set(prove_liveness(replica, [a[0] for a in golden_in]).not_live)
+        if not newly_dead:
+            return manifest, flight_out, not_live
+        not_live |= newly_dead
+        live -= newly_dead
+    raise PackageError(f"liveness did not settle; tensors not live: {sorted(not_live)}")
+
+
+def _check_against_plain(golden_out: list[list[np.ndarray]], plain_out: list[list[np.ndarray]]) -> float:
+    """Stage 5: the flight configuration must agree with a plain session; return the largest |diff|."""
+    max_diff = max(
+        float(np.max(np.abs(g.astype(np.float64) - p.astype(np.float64)))) if g.size else 0.0
+        for gv, pv in zip(golden_out, plain_out)
+        for g, p in zip(gv, pv)
+    )
+    if not np.isfinite(max_diff) or max_diff > PLAIN_SESSION_TOLERANCE * max(
+        1.0, max(float(np.max(np.abs(p))) for pv in plain_out for p in pv)
+    ):
+        raise PackageError(f"flight configuration disagrees with a plain session by {max_diff:.3g}")
+    return max_diff
+
+
+def _write_golden(folder: Path, manifest: Manifest, inputs: list[IOSpec], golden_in: list[np.ndarray],
+                  golden_out: list[list[np.ndarray]], level: str, max_diff: float, not_live: set[str]) -> Manifest:
+    """Stage 6: golden.npz (deterministic bytes) and the final manifest naming its digests."""
+    golden = {golden_key("input", s.name): a for s, a in zip(inputs, golden_in)}
+    for k, spec in enumerate(manifest.outputs):
+        golden[golden_key("output", spec.name)] = np.stack([gv[k] for gv in golden_out])
+    save_npz_deterministic(folder / "golden.npz", golden)
+    manifest = replace(
+        manifest,
+        golden=GoldenRecord("golden.npz", manifest.golden.count, sha256_file(folder / "golden.npz"),
+                            golden_outputs_digest(golden_out)),
+        notes={
+            **manifest.notes,
+            "optimization_level": level,
+            "max_abs_diff_vs_plain_session": float(f"{max_diff:.3g}"),
+            "not_live": sorted(not_live),
+        },
+    )
+    dump_manifest(manifest, folder / "manifest.yaml")
+    return manifest
+
+
+def _self_test(folder: Path) -> None:
+    """Stage 7: exactly what the flight will do: full verification and the golden run."""
+    check_golden(Replica(0, open_model(folder)))
+
+
+def _flight_outputs(folder: Path, manifest: Manifest, golden_in: list[np.ndarray]) -> tuple[list, Replica]:
     """Golden outputs from one replica built the flight's way, and that replica (for the proof)."""
     dump_manifest(manifest, folder / "manifest.yaml")
     replica = Replica(0, open_model(folder, golden=False))

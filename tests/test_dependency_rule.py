@@ -93,6 +93,66 @@ def test_flight_module_imports_only_what_design_allows(path):
     assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
 
 
+# --- the layers inside flight (issue 6) ------------------------------------------------------------
+# engine: weights, replicas, voter, TMR, scrubber, watchdog; storage: manifest, model folder, slots;
+# comms: packets and recordings; executive: the scheduler and its components, which uses them all.
+LAYER_FORBIDS = {
+    "engine": ("executive", "comms"),
+    "storage": ("engine", "executive", "comms"),
+    "comms": ("executive", "engine", "storage"),
+}
+LAYER_FILES = [(layer, p) for layer in LAYER_FORBIDS for p in sorted((ROOT / "flight" / layer).rglob("*.py"))]
+
+
+def layer_violations(tree: ast.AST, package: str, layer: str) -> list[tuple[int, str]]:
+    forbidden = {f"flight.{other}" for other in LAYER_FORBIDS[layer]}
+    bad = []
+    for line, mod in imported_modules(tree, package):
+        parts = mod.split(".")
+        if ".".join(parts[:2]) in forbidden:
+            bad.append((line, mod))
+    return bad
+
+
+def test_every_layer_has_source_files():
+    for layer in LAYER_FORBIDS:
+        assert any(p.name != "__init__.py" for lay, p in LAYER_FILES if lay == layer), layer
+
+
+@pytest.mark.parametrize("layer, path", LAYER_FILES, ids=lambda v: v if isinstance(v, str) else v.name)
+def test_a_layer_imports_nothing_of_the_layers_above_it(layer, path):
+    package = ".".join(path.relative_to(ROOT).parent.parts)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bad = layer_violations(tree, package, layer)
+    assert bad == [], f"{path.relative_to(ROOT)} ({layer}) imports {bad}"
+
+
+def test_the_layer_rule_catches_a_relative_import_of_the_engine_from_storage():
+    tree = ast.parse("from ..engine._weights import Chunk\nfrom . import _manifest\nimport flight.comms._packets\n")
+    assert layer_violations(tree, "flight.storage", "storage") == [(1, "flight.engine._weights"),
+                                                                   (3, "flight.comms._packets")]
+
+
+@pytest.mark.parametrize("layer", sorted(LAYER_FORBIDS))
+def test_importing_a_layer_loads_none_of_the_layers_above_it(layer):
+    """Confirmed in a fresh interpreter: importing `flight.<layer>`'s modules directly (not through
+    `flight`, whose __init__ loads everything) pulls in no forbidden layer."""
+    modules = [f"flight.{layer}.{p.stem}" for lay, p in LAYER_FILES if lay == layer and p.name != "__init__.py"]
+    forbidden = [f"flight.{other}" for other in LAYER_FORBIDS[layer]]
+    code = (
+        "import sys, types, importlib, pathlib\n"
+        # A bare `flight` package object, so `import flight.x` does not run flight/__init__.py.
+        f"pkg = types.ModuleType('flight'); pkg.__path__ = [str(pathlib.Path({str(ROOT)!r}) / 'flight')]\n"
+        "sys.modules['flight'] = pkg\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"bad = sorted(m for m in sys.modules if any(m == f or m.startswith(f + '.') for f in {forbidden!r}))\n"
+        "assert not bad, bad\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr
+
+
 # --- uplink (issue 9) ----------------------------------------------------------------------------
 UPLINK_FILES = sorted((ROOT / "flight" / "uplink").glob("*.py"))
 

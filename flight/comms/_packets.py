@@ -220,6 +220,29 @@ def decode_tm(raw: bytes) -> TmPacket:
     return TmPacket(kind, int.from_bytes(tm.timestamp, "big"), bytes(tm.source_data), tm.seq_count)
 
 
+_VERIFICATION_SERVICE = TmType.ACCEPTED.value[0]
+_VERIFICATION_SUBTYPES = {t.value[1]: t in (TmType.REJECTED, TmType.COMPLETED, TmType.FAILED)
+                          for t in (TmType.ACCEPTED, TmType.REJECTED, TmType.COMPLETED, TmType.FAILED)}
+_REQUEST_ID_LEN = 4
+
+
+def verification_of(packet: bytes) -> tuple[bytes, bool] | None:
+    """(request id, final) when `packet` is one of our PUS 1 verification reports, else None.
+
+    Reads the header once, with the same layout `encode_tm` writes (never raises, no spacepackets:
+    the serve loop asks this of every packet it sends). Final reports (rejected, completed, failed)
+    end a command's story; acceptance does not."""
+    if len(packet) < _TM_HEADER.size + _REQUEST_ID_LEN + 2:
+        return None
+    ident, _seq, length, pus, service, subtype, _counter, _dest, _time = _TM_HEADER.unpack_from(packet)
+    if ident & 0xF800 != 0x0800 or ident & 0x07FF != APID or length + 7 != len(packet) or pus >> 4 != 2:
+        return None  # not version 0 telemetry with a secondary header, or not ours, or mis-sized
+    if service != _VERIFICATION_SERVICE or subtype not in _VERIFICATION_SUBTYPES:
+        return None
+    start = _TM_HEADER.size
+    return bytes(packet[start : start + _REQUEST_ID_LEN]), _VERIFICATION_SUBTYPES[subtype]
+
+
 def encode_verification(request_id: bytes, reason: int = 0, text: str = "") -> bytes:
     return request_id[:4].ljust(4, b"\x00") + struct.pack(">H", reason) + text.encode("ascii", "replace")[:200]
 

@@ -32,7 +32,7 @@ class RecordingError(SeuguardError):
 def _pack_arrays(arrays: list[np.ndarray]) -> bytes:
     out = [struct.pack(">B", len(arrays))]
     for a in arrays:
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a, order="C")  # keeps a 0-d frame 0-d (ascontiguousarray makes it (1,))
         dt = a.dtype.str.encode()
         out.append(struct.pack(">B", len(dt)) + dt + struct.pack(">B", a.ndim) + struct.pack(f">{a.ndim}I", *a.shape))
         out.append(a.tobytes())

@@ -5,6 +5,12 @@ unrecoverable error, never a silent guess.
 
 - Redundancy: TMR (three replicas, element-wise 2-of-3), DUPLEX (two, detect only) or SIMPLEX
   (one, detect only what is NaN or out of range), the last two for comparison.
+- A majority is not proof (two replicas hit alike can outvote the healthy one): any disagreement,
+  any missing or invalid output, makes the engine verify every voting replica's image against its
+  CRCs before anything is released. A replica whose image fails is a suspect, is repaired (through
+  `repair`, the scrubber's), and the decision runs again; one that cannot be repaired is left out
+  of the vote. Only when every voting image verifies is a majority released, and then the suspects
+  are the replicas that lost to verified ones. The unanimous fast path never verifies.
 - On no majority (or an invalid output) the replicas run again, up to `max_reexecutions` times: a
   transient upset in the computation clears. Then the result is DETECTED_UNRECOVERABLE.
 - Scheduling: SERIAL runs replicas one after another; POOLED runs one on a persistent worker
@@ -20,13 +26,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ._validate import validate_inputs
 from .._instruments import Instrument
 from ._replica import Replica
+from ._scrubber import ChunkRepair
 from ._voter import VoteOutcome, VoteResult, vote
 from ._watchdog import Watchdog
 
@@ -59,9 +66,10 @@ class InferenceOutcome(enum.IntEnum):
 class InferenceResult:
     outcome: InferenceOutcome
     outputs: tuple[np.ndarray, ...] | None  # None when DETECTED_UNRECOVERABLE
-    suspects: frozenset[int]  # ids of the replicas outvoted in any attempt
+    suspects: frozenset[int]  # ids of replicas whose image failed, or that lost to verified replicas
     attempts: int
     reason: str = ""
+    repairs: tuple[ChunkRepair, ...] = ()  # chunks repaired while verifying a disagreement
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class EngineStatistics:
     unrecoverable: int
     replica_errors: int  # replica runs that raised
     watchdog_timeouts: int  # replica runs abandoned at their deadline
+    disagreements_verified: int  # votes short of unanimous whose replicas' images were checked
+    images_failed_verification: int  # replica images found corrupted by those checks
     suspects: dict[int, int]  # replica id -> times outvoted (every replica of the engine listed)
 
 
@@ -108,6 +118,8 @@ class TMREngine:
         self.max_reexecutions = max_reexecutions
         self.instruments = list(instruments)
         self.specs = replicas[0].model.manifest
+        # Repairs one replica's image by id (the scrubber's `repair_replica`); None: cannot repair.
+        self.repair: Callable[[int], list[ChunkRepair]] | None = None
         scheduling = Scheduling(scheduling)
         if len(replicas) == 1:
             scheduling = Scheduling.SERIAL  # nothing to run in parallel
@@ -133,7 +145,8 @@ class TMREngine:
 
     def reset_statistics(self) -> None:
         self._n = dict(inferences=0, votes_unanimous=0, votes_corrected=0, votes_failed=0, reexecutions=0,
-                       unrecoverable=0, replica_errors=0, watchdog_timeouts=0)
+                       unrecoverable=0, replica_errors=0, watchdog_timeouts=0, disagreements_verified=0,
+                       images_failed_verification=0)
         self._suspects = {r.index: 0 for r in self.replicas}
 
     def close(self) -> None:
@@ -183,36 +196,65 @@ class TMREngine:
         return results
 
     def infer(self, inputs: Sequence[np.ndarray], validated: bool = False) -> InferenceResult:
-        """Validate, run the replicas, vote; re-execute on failure; never emit an unvoted value.
+        """Validate, run the replicas, vote; verify images on any disagreement; re-execute on
+        failure; never emit an unvoted or unverified value.
 
         `validated=True` is for a caller that has just run `validate_inputs` on this frame itself."""
         frame = list(inputs) if validated else validate_inputs(inputs, self.specs.inputs)
-        self._n["inferences"] += 1
+        n = self._n
+        n["inferences"] += 1
         suspects: set[int] = set()
+        excluded: set[int] = set()  # positions whose image stays corrupted: out of the vote
+        repairs: list[ChunkRepair] = []
         result: VoteResult | None = None
         for attempt in range(1, self.max_reexecutions + 2):
             if attempt > 1:
-                self._n["reexecutions"] += 1
-            result = vote(self._run_all(frame), self.specs.outputs)
+                n["reexecutions"] += 1
+            outputs = self._run_all(frame)
+            for pos in excluded:
+                outputs[pos] = None
+            result = vote(outputs, self.specs.outputs)
             for ins in self.instruments:
                 ins.after_vote(self, result)
-            for pos in result.suspects:  # the voter names positions; the engine reports ids
-                rid = self.replicas[pos].index
-                self._suspects[rid] += 1
-                suspects.add(rid)
-            if result.outcome is VoteOutcome.UNANIMOUS:
-                self._n["votes_unanimous"] += 1
-            elif result.outcome is VoteOutcome.CORRECTED:
-                self._n["votes_corrected"] += 1
-            else:
-                self._n["votes_failed"] += 1
-                continue
-            # A re-execution that cleared a transient also counts as corrected.
-            corrected = result.outcome is VoteOutcome.CORRECTED or attempt > 1
-            outcome = InferenceOutcome.CORRECTED if corrected else InferenceOutcome.UNANIMOUS
-            return InferenceResult(outcome, result.outputs, frozenset(suspects), attempt)
-        self._n["unrecoverable"] += 1
+            if result.outcome is VoteOutcome.UNANIMOUS and not suspects:
+                n["votes_unanimous"] += 1
+                outcome = InferenceOutcome.CORRECTED if attempt > 1 else InferenceOutcome.UNANIMOUS
+                return InferenceResult(outcome, result.outputs, frozenset(), attempt)
+            if result.outcome is not VoteOutcome.UNANIMOUS:
+                n["disagreements_verified"] += 1
+                failing = [pos for pos, r in enumerate(self.replicas) if pos not in excluded and r.image.bad_chunks()]
+                if failing:  # this vote proves nothing: repair and decide again
+                    n["images_failed_verification"] += len(failing)
+                    n["votes_failed"] += 1
+                    excluded |= self._repair(failing, suspects, repairs)
+                    continue
+            if result.valid:  # every voting image verified: the losers computed wrongly
+                for pos in result.suspects - excluded:
+                    self._blame(pos, suspects)
+                n["votes_corrected"] += 1
+                return InferenceResult(InferenceOutcome.CORRECTED, result.outputs, frozenset(suspects), attempt,
+                                       repairs=tuple(repairs))
+            n["votes_failed"] += 1
+        n["unrecoverable"] += 1
         return InferenceResult(
             InferenceOutcome.DETECTED_UNRECOVERABLE, None, frozenset(suspects), self.max_reexecutions + 1,
-            result.reason if result else "",
+            result.reason if result else "", tuple(repairs),
         )
+
+    def _blame(self, pos: int, suspects: set[int]) -> None:
+        rid = self.replicas[pos].index
+        if rid not in suspects:
+            suspects.add(rid)
+            self._suspects[rid] += 1
+
+    def _repair(self, failing: list[int], suspects: set[int], repairs: list[ChunkRepair]) -> set[int]:
+        """Repair the failing images; return the positions that still fail (left out of the vote)."""
+        still = set()
+        for pos in failing:
+            self._blame(pos, suspects)
+            replica = self.replicas[pos]
+            if self.repair is not None:
+                repairs.extend(self.repair(replica.index))
+            if self.repair is None or replica.image.bad_chunks():
+                still.add(pos)
+        return still

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._crc import crc32c
 from .._errors import ModelCorrupted
-from ..storage._manifest import Manifest
+from ..storage._manifest import Manifest, chunk_spans
 
 ALIGN = 64
 PARALLEL_VERIFY_BYTES = 8 << 20  # from here a full verification is split over two threads
@@ -42,6 +42,15 @@ class Chunk:
     offset: int  # byte offset in the image
     length: int
     crc: int
+
+
+@dataclass(frozen=True)
+class BitUndo:
+    """What a bit write found: one element's original bytes, to restore it exactly."""
+
+    tensor: str
+    offset: int  # image byte offset of the element
+    original: bytes
 
 
 @dataclass(frozen=True)
@@ -70,10 +79,8 @@ class ImageLayout:
         for rec in manifest.live_tensors:
             offset = -(-offset // ALIGN) * ALIGN
             slots.append(TensorSlot(rec.name, np.dtype(rec.dtype), rec.shape, offset, rec.nbytes, rec.crc32c))
-            for j, ref in enumerate(rec.chunks):
-                start = j * manifest.chunk_size
-                length = min(manifest.chunk_size, rec.nbytes - start)
-                chunks.append(Chunk(len(chunks), rec.name, j, offset + start, max(length, 0), ref))
+            for j, ((start, length), ref) in enumerate(zip(chunk_spans(rec.nbytes, manifest.chunk_size), rec.chunks)):
+                chunks.append(Chunk(len(chunks), rec.name, j, offset + start, length, ref))
             offset += rec.nbytes
         return cls(tuple(slots), tuple(chunks), -(-offset // ALIGN) * ALIGN)
 
@@ -135,17 +142,58 @@ class WeightImage:
     def _failing(self, chunks) -> list[Chunk]:
         return [c for c in chunks if not self.chunk_ok(c)]
 
-    def flip_bit(self, tensor: str, element: int, bit: int) -> None:
-        """XOR one bit of one element: the single-event upset, as fault injection and tests use it."""
-        slot = self.layout.slot(tensor)
-        itemsize = slot.dtype.itemsize
-        if not 0 <= bit < 8 * itemsize:
-            raise ValueError(f"bit {bit} out of range for {slot.dtype}")
-        n = slot.nbytes // itemsize
+    def element_offset(self, tensor: str, element: int) -> int:
+        """The image byte offset of one element; ValueError naming the bound it breaks."""
+        try:
+            slot = self.layout.slot(tensor)
+        except KeyError:
+            names = ", ".join(s.name for s in self.layout.tensors)
+            raise ValueError(f"tensor {tensor!r} is not a live tensor of this image (one of {names})") from None
+        n = slot.nbytes // slot.dtype.itemsize
         if not 0 <= element < n:
             raise ValueError(f"element {element} out of range for {tensor} ({n} elements)")
+        return slot.offset + element * slot.dtype.itemsize
+
+    def element_at(self, offset: int) -> tuple[str, int]:
+        """(tensor, element) holding image byte `offset` (alignment padding belongs to no tensor)."""
+        for slot in self.layout.tensors:
+            if slot.offset <= offset < slot.offset + slot.nbytes:
+                return slot.name, (offset - slot.offset) // slot.dtype.itemsize
+        raise ValueError(f"byte offset {offset} is in no tensor (image of {self.layout.size} bytes)")
+
+    def set_bit(self, tensor: str, element: int, bit: int, value: int) -> "BitUndo":
+        """Force one bit of one element to `value` (a stuck-at fault); return how to undo it exactly."""
+        if value not in (0, 1):
+            raise ValueError(f"bit value must be 0 or 1, got {value!r}")
+        index, mask, undo = self._bit(tensor, element, bit)
+        if value:
+            self.buffer[index] |= mask
+        else:
+            self.buffer[index] &= np.uint8(0xFF ^ mask)
+        return undo
+
+    def flip_bit(self, tensor: str, element: int, bit: int) -> "BitUndo":
+        """XOR one bit of one element (the single-event upset); return how to undo it exactly."""
+        index, mask, undo = self._bit(tensor, element, bit)
+        self.buffer[index] ^= mask
+        return undo
+
+    def undo(self, record: "BitUndo") -> None:
+        """Put back the bytes a `set_bit`/`flip_bit` found (whatever happened to them since)."""
+        slot = self.layout.slot(record.tensor)
+        end = record.offset + len(record.original)
+        if not slot.offset <= record.offset < end <= slot.offset + slot.nbytes:
+            raise ValueError(f"undo record for {record.tensor} at byte {record.offset} lies outside that tensor")
+        self.buffer[record.offset : end] = np.frombuffer(record.original, np.uint8)
+
+    def _bit(self, tensor: str, element: int, bit: int) -> tuple[int, np.uint8, "BitUndo"]:
+        offset = self.element_offset(tensor, element)
+        itemsize = self.layout.slot(tensor).dtype.itemsize
+        if not 0 <= bit < 8 * itemsize:
+            raise ValueError(f"bit {bit} out of range for {self.layout.slot(tensor).dtype} (bits 0..{8 * itemsize - 1})")
+        undo = BitUndo(tensor, offset, self.buffer[offset : offset + itemsize].tobytes())
         # Little-endian: bit b of an element lives in byte b // 8 of that element.
-        self.buffer[slot.offset + element * itemsize + bit // 8] ^= np.uint8(1 << (bit % 8))
+        return offset + bit // 8, np.uint8(1 << (bit % 8)), undo
 
     def chunk_of(self, tensor: str, element: int) -> Chunk:
         slot = self.layout.slot(tensor)

@@ -93,8 +93,10 @@ def boot_stages(
     for i in range(redundancy.replicas):
         replicas.append((yield from replica_stages(model, i, prove, not_live)))
     engine = TMREngine(replicas, redundancy, scheduling, max_reexecutions, instruments, watchdog_s)
-    scrubber = Scrubber([r.image for r in replicas], model.reload_chunk, scrub_budget_bytes, instruments,
+    scrubber = Scrubber([r.image for r in replicas], lambda c: model.reload_chunk(c.tensor, c.tensor_chunk),
+                        scrub_budget_bytes, instruments,
                         [r.index for r in replicas])
+    engine.repair = scrubber.repair_replica  # what verification on a disagreement repairs with
     boot_report = BootReport(
         model=model.manifest.name,
         version=model.manifest.version,

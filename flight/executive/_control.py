@@ -2,8 +2,8 @@
 
 Responsibility: take the sensor frame once (checked against the flying model's input spec, CRC-32C
 on capture), hand the same validated frame to the engine (its CRC re-checked at fan-out: a change
-in between is a common-mode upset TMR cannot see), report what the vote found to health and the
-scrubber, and turn the voted output into a command, or fly the world's fallback controller when no
+in between is a common-mode upset TMR cannot see), report what the vote found (suspects, and the
+chunks the engine repaired when it verified a disagreement) to health and in events, and turn the voted output into a command, or fly the world's fallback controller when no
 trustworthy output exists. Every decision goes down as a RESULT packet.
 
 State: this frame's validated inputs and their CRC, and the voted outputs.
@@ -95,7 +95,8 @@ class Control:
         for rid in sorted(result.suspects):
             self.health.note_suspect(rid)
             self.telemetry.event(EventId.VOTE_CORRECTED_LOW, f"replica {rid} outvoted")
-            self.scrubbing.repair(rid)  # a suspect is checked and repaired before its next run
+        # The engine verified every image on the disagreement and repaired what failed, at once.
+        self.scrubbing.report(result.repairs)
         if result.outcome is InferenceOutcome.DETECTED_UNRECOVERABLE:
             self.health.note_unrecoverable()
             self.telemetry.event(EventId.VOTE_NO_MAJORITY_ERR, f"after {result.attempts} attempts: {result.reason}")

@@ -112,10 +112,10 @@ class ModelManager:
         slot = self.store.active()
         if self.store.active_record_faults != self._record_faults_seen:
             self._record_faults_seen = self.store.active_record_faults
-            if self.store.root is not None and not (self.store.root / "active").exists():
+            why = self.store.last_active_record_fault
+            if why == "missing":  # a freshly laid-out store: nothing was ever recorded
                 return slot
             self.active_record_faults += 1
-            why = getattr(self.store, "last_active_record_fault", "") or "unreadable"
             self.telemetry.event(EventId.ACTIVE_RECORD_CORRUPT_ERR, f"active record {why}; slot A assumed")
         return slot
 
@@ -267,8 +267,9 @@ class ModelManager:
         engine = self.config.engine
         stack.engine = TMREngine(replicas, redundancy, self.scheduling, engine.max_reexecutions,
                                  self.instruments, engine.watchdog_ms / 1000.0)
-        stack.scrubber = Scrubber([r.image for r in replicas], stack.model.reload_chunk, self.scrub_budget,
+        stack.scrubber = Scrubber([r.image for r in replicas], lambda c, m=stack.model: m.reload_chunk(c.tensor, c.tensor_chunk), self.scrub_budget,
                                   self.instruments, [r.index for r in replicas])
+        stack.engine.repair = stack.scrubber.repair_replica
 
     def _cancel(self) -> None:
         """Abandon the job in progress and any finished result not yet installed."""

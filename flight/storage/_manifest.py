@@ -10,6 +10,8 @@ Validation is strict and loud: every problem is a `ManifestError` naming the key
 
 from __future__ import annotations
 
+import re
+
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,11 +20,33 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .._crc import crc32c
 from .._errors import ManifestError
 
 FORMAT = "seuguard-model/1"
 DEFAULT_CHUNK_SIZE = 64 * 1024
 SUPPORTED_DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int32", "int64", "bool")
+
+
+def chunk_spans(nbytes: int, chunk_size: int) -> tuple[tuple[int, int], ...]:
+    """The per-chunk rule, written once: (start, length) of each chunk of one tensor's bytes.
+
+    Chunks are `chunk_size` slices of one tensor (never spanning two); the last may be shorter, and
+    an empty tensor still has one chunk of length 0, so every tensor has a reference CRC."""
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be > 0, got {chunk_size}")
+    if nbytes < 0:
+        raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+    if nbytes == 0:
+        return ((0, 0),)
+    return tuple((start, min(chunk_size, nbytes - start)) for start in range(0, nbytes, chunk_size))
+
+
+def chunk_crcs(raw: np.ndarray | bytes, chunk_size: int) -> tuple[int, ...]:
+    """CRC-32C of each chunk of one tensor's bytes, in the order `chunk_spans` gives them."""
+    data = np.frombuffer(raw, np.uint8) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+    data = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+    return tuple(crc32c(data[start : start + length]) for start, length in chunk_spans(data.nbytes, chunk_size))
 
 
 @dataclass(frozen=True)
@@ -75,7 +99,7 @@ class Manifest:
     chunk_size: int
     tensors: tuple[TensorRecord, ...]
     golden: GoldenRecord
-    world: str | None = None  # "module:factory" of the world adapter this model flies in
+    world: str | None = None  # registered name of the world this model flies in (`seuguard.worlds`)
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -221,7 +245,7 @@ def manifest_from_dict(d: Any, source: str = "manifest") -> Manifest:
         if nbytes != expected:
             raise ManifestError(f"{where}.nbytes: {nbytes} disagrees with shape and dtype ({expected})")
         chunks = tuple(_crc(c, f"{where}.chunks[{j}]") for j, c in enumerate(_need(t, "chunks", list, where)))
-        n_chunks = max(1, -(-nbytes // chunk_size))
+        n_chunks = len(chunk_spans(nbytes, chunk_size))
         if len(chunks) != n_chunks:
             raise ManifestError(f"{where}.chunks: expected {n_chunks} chunk CRCs, got {len(chunks)}")
         tensors.append(
@@ -255,8 +279,8 @@ def manifest_from_dict(d: Any, source: str = "manifest") -> Manifest:
     if not inputs or not outputs:
         raise ManifestError(f"{source}: a model needs at least one input and one output")
     world = d.get("world")
-    if world is not None and (not isinstance(world, str) or ":" not in world):
-        raise ManifestError(f"{source}.world: must be 'module:factory', got {world!r}")
+    if world is not None and (not isinstance(world, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", world)):
+        raise ManifestError(f"{source}.world: must be a registered world name, got {world!r}")
     notes = d.get("notes") or {}
     if not isinstance(notes, dict):
         raise ManifestError(f"{source}.notes: must be a mapping")

@@ -15,6 +15,7 @@ import hashlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnx
@@ -22,8 +23,7 @@ from onnx import numpy_helper
 
 from .._crc import crc32c
 from .._errors import ModelCorrupted
-from ._manifest import IOSpec, Manifest, load_manifest
-from ..engine._weights import Chunk
+from ._manifest import IOSpec, Manifest, TensorRecord, chunk_crcs, chunk_spans, load_manifest
 
 MANIFEST_FILE = "manifest.yaml"
 
@@ -49,6 +49,13 @@ def golden_key(kind: str, name: str) -> str:
     return f"{kind}:{name}"
 
 
+class ChunkRef(Protocol):
+    """Anything naming one chunk of one tensor (the engine's `Chunk` is one; storage does not import it)."""
+
+    tensor: str
+    tensor_chunk: int
+
+
 @dataclass
 class StoredModel:
     """A verified model folder: what the replicas are built from."""
@@ -64,17 +71,32 @@ class StoredModel:
     def model_path(self) -> Path:
         return self.directory / self.manifest.model_file
 
-    def reload_chunk(self, chunk: Chunk) -> np.ndarray:
-        """Re-read one chunk from storage, checked against the file sha256 and the chunk CRC."""
+    def reload_chunk(self, tensor: str | ChunkRef, tensor_chunk: int | None = None) -> np.ndarray:
+        """Re-read chunk `tensor_chunk` of `tensor` from storage: the verified bytes (a new uint8 array).
+
+        The file is checked against its sha256 and the chunk against its manifest CRC before anything
+        is returned. Also accepts one chunk-like object with `.tensor` and `.tensor_chunk` (the
+        scrubber's `Chunk`, duck-typed: storage imports nothing of the engine)."""
+        if not isinstance(tensor, str):
+            tensor, tensor_chunk = tensor.tensor, tensor.tensor_chunk
+        if tensor_chunk is None:
+            raise TypeError("reload_chunk(tensor, tensor_chunk): the chunk index is missing")
+        try:
+            rec = self.manifest.tensor(tensor)
+        except KeyError:
+            raise ModelCorrupted(f"tensor {tensor}: not in the manifest") from None
+        spans = chunk_spans(rec.nbytes, self.manifest.chunk_size)
+        if not 0 <= tensor_chunk < len(spans):
+            raise ModelCorrupted(f"tensor {tensor} chunk {tensor_chunk}: no such chunk ({len(spans)} chunks)")
         model = _read_model(self.model_path, self.manifest)
         init = {t.name: t for t in model.graph.initializer}
-        if chunk.tensor not in init:
-            raise ModelCorrupted(f"{self.model_path}: tensor {chunk.tensor} missing on reload")
-        raw = np.ascontiguousarray(numpy_helper.to_array(init[chunk.tensor])).view(np.uint8).reshape(-1)
-        start = chunk.tensor_chunk * self.manifest.chunk_size
-        data = raw[start : start + chunk.length].copy()
-        if crc32c(data) != chunk.crc:
-            raise ModelCorrupted(f"tensor {chunk.tensor} chunk {chunk.tensor_chunk}: storage copy fails its CRC")
+        if tensor not in init:
+            raise ModelCorrupted(f"{self.model_path}: tensor {tensor} missing on reload")
+        raw = np.ascontiguousarray(numpy_helper.to_array(init[tensor])).view(np.uint8).reshape(-1)
+        start, length = spans[tensor_chunk]
+        data = raw[start : start + length].copy()
+        if data.nbytes != length or crc32c(data) != rec.chunks[tensor_chunk]:
+            raise ModelCorrupted(f"tensor {tensor} chunk {tensor_chunk}: storage copy fails its CRC")
         return data
 
 
@@ -96,15 +118,14 @@ def _read_model(path: Path, manifest: Manifest) -> onnx.ModelProto:
         raise ModelCorrupted(f"{path}: not a valid ONNX model") from None
 
 
-def check_tensor(rec, arr: np.ndarray, chunk_size: int) -> None:
+def check_tensor(rec: TensorRecord, arr: np.ndarray, chunk_size: int) -> None:
     """Compare one tensor with its manifest record; raise ModelCorrupted naming tensor and chunk."""
     if str(arr.dtype) != rec.dtype or tuple(arr.shape) != rec.shape:
         raise ModelCorrupted(
             f"tensor {rec.name}: {arr.dtype}{list(arr.shape)} disagrees with manifest {rec.dtype}{list(rec.shape)}"
         )
     raw = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
-    for j, ref in enumerate(rec.chunks):
-        got = crc32c(raw[j * chunk_size : (j + 1) * chunk_size])
+    for j, (got, ref) in enumerate(zip(chunk_crcs(raw, chunk_size), rec.chunks)):
         if got != ref:
             raise ModelCorrupted(
                 f"tensor {rec.name} chunk {j}: CRC-32C 0x{got:08x} disagrees with manifest 0x{ref:08x}"

@@ -1,8 +1,13 @@
 """Onboard model storage: slots A and B and the `active` record, as cFE double-buffered tables.
 
 A store is a folder `root/` holding `A/` and `B/` (each a model folder) and `active`, a small record
-naming the active slot, protected by its own CRC-32C and written atomically (temp file, fsync,
-`os.replace`, fsync of the folder) so a reset mid-write leaves either the old or the new record.
+naming the active slot, protected by its own CRC-32C and written atomically (`atomic_write_bytes`:
+temp file, fsync, `os.replace`, fsync of the folder) so a reset mid-write leaves either the old or
+the new record.
+
+A record that cannot be trusted (missing, unreadable, truncated, not JSON, wrong fields, CRC
+mismatch, unknown slot) reads as slot A, and is counted in `active_record_faults` with its reason in
+`last_active_record_fault`: the executive turns those into an event and a housekeeping counter.
 
 `SlotStore.single(model_dir)` is a store of one read-only model in slot A, for `flight fly --model`.
 """
@@ -11,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from .._crc import crc32c
 from .._errors import ManifestError
+from ._atomic import atomic_write_bytes
+
+ACTIVE_FILE = "active"
 
 SLOTS = ("A", "B")
 
@@ -32,7 +38,8 @@ class SlotStore:
         # A pinned store (replay) reads the slots but keeps its active record in memory only.
         self._pinned = pinned_active is not None
         self._active_in_memory = pinned_active or "A"
-        self.active_record_faults = 0  # times the active record was unreadable and A was assumed
+        self.active_record_faults = 0  # times the active record was untrustworthy and A was assumed
+        self.last_active_record_fault: str | None = None  # why, the last time: e.g. "CRC-32C mismatch"
 
     @classmethod
     def single(cls, model_dir: Path | str) -> "SlotStore":
@@ -79,17 +86,14 @@ class SlotStore:
         return f"slot {slot} ({d})" if d is not None else f"slot {slot} (empty)"
 
     def active(self) -> str:
+        """The active slot; A when the record cannot be trusted (counted, with its reason)."""
         if self.root is None or self._pinned:
             return self._active_in_memory
-        path = self.root / "active"
-        try:
-            record = json.loads(path.read_text())
-            slot, crc = record["slot"], record["crc32c"]
-            if slot in SLOTS and crc == crc32c(slot.encode()):
-                return slot
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        slot, fault = read_active_record(self.root / ACTIVE_FILE)
+        if fault is None:
+            return slot
         self.active_record_faults += 1
+        self.last_active_record_fault = fault
         return "A"
 
     def set_active(self, slot: str) -> None:
@@ -99,20 +103,34 @@ class SlotStore:
         if self.root is None or self._pinned:
             self._active_in_memory = slot
             return
-        data = json.dumps({"slot": slot, "crc32c": crc32c(slot.encode())}).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".active.", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.root / "active")
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write_bytes(self.root / ACTIVE_FILE, encode_active_record(slot))
+
+
+def encode_active_record(slot: str) -> bytes:
+    return json.dumps({"slot": slot, "crc32c": crc32c(slot.encode())}).encode()
+
+
+def read_active_record(path: Path) -> tuple[str, None] | tuple[None, str]:
+    """(slot, None) for a good record, else (None, reason): one reason per way a record goes bad."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror})"
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one
+        if any(encode_active_record(s).startswith(data) for s in SLOTS):  # a write cut short
+            return None, f"truncated ({len(data)} bytes)"
+        return None, "not JSON"
+    if not isinstance(record, dict) or not isinstance(record.get("slot"), str) or not isinstance(
+        record.get("crc32c"), int
+    ):
+        return None, "not an active-slot record"
+    slot, crc = record["slot"], record["crc32c"]
+    if crc != crc32c(slot.encode()):
+        return None, "CRC-32C mismatch"
+    if slot not in SLOTS:
+        return None, f"unknown slot {slot[:8]!r}"
+    return slot, None

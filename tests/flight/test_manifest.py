@@ -4,9 +4,12 @@ import copy
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import flight
 from flight import ManifestError
+from flight.storage import chunk_spans
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +99,7 @@ def set_path(data, path, value):
         (("golden",), [], "manifest.yaml.golden: must be dict, got list"),
         (("golden", "count"), "4", "manifest.yaml.golden.count: must be int, got str"),
         (("session",), None, "manifest.yaml.session: must be dict, got NoneType"),
-        (("world",), "lander", "manifest.yaml.world: must be 'module:factory', got 'lander'"),
+        (("world",), "os:system", "manifest.yaml.world: must be a registered world name, got 'os:system'"),
         (("format",), "seuguard-model/2", "manifest.yaml.format: expected 'seuguard-model/1', got "
          "'seuguard-model/2'"),
     ],
@@ -137,3 +140,15 @@ def test_golden_file_must_be_a_plain_file_name(good):
     data["golden"]["file"] = "../../elsewhere/golden.npz"
     with pytest.raises(ManifestError, match=r"golden\.file"):
         flight.manifest_from_dict(data, source="manifest.yaml")
+
+
+@settings(max_examples=200, deadline=None)
+@given(nbytes=st.integers(0, 1 << 22), blocks=st.integers(1, 2048))
+def test_chunk_spans_tile_a_tensor_in_order_without_gap_or_overlap(nbytes, blocks):
+    """The one chunk rule: full chunk_size slices, the last one shorter, never spanning tensors."""
+    size = 64 * blocks
+    spans = chunk_spans(nbytes, size)
+    assert len(spans) == max(1, -(-nbytes // size))
+    assert [start for start, _ in spans] == [i * size for i in range(len(spans))]
+    assert sum(length for _, length in spans) == nbytes
+    assert all(length == size for _, length in spans[:-1]) and 0 <= spans[-1][1] <= size

@@ -51,8 +51,6 @@ def test_clean_images_need_no_repair(stack):
 def test_scrub_step_finds_and_repairs_a_single_flip_by_majority(stack):
     image = stack.replicas[1].image
     image.flip_bit("w2", W2_ELEMENT, 30)
-    result = stack.engine.infer(stack.model.golden_inputs[0])
-    assert result.outcome is InferenceOutcome.CORRECTED and result.suspects == frozenset({1})
     repairs = scrub_until_repair(stack)
     assert repairs == [ChunkRepair(1, "w2", 10, "majority")]
     assert all(r.image.bad_chunks() == [] for r in stack.replicas)
@@ -63,6 +61,18 @@ def test_scrub_step_finds_and_repairs_a_single_flip_by_majority(stack):
     assert stats.chunks_unrepairable == 0
     result = stack.engine.infer(stack.model.golden_inputs[0])
     assert result.outcome is InferenceOutcome.UNANIMOUS
+
+
+def test_a_disagreement_is_verified_and_the_failing_image_repaired_before_release(stack):
+    stack.replicas[1].image.flip_bit("w2", W2_ELEMENT, 30)
+    result = stack.engine.infer(stack.model.golden_inputs[0])
+    assert result.outcome is InferenceOutcome.CORRECTED and result.suspects == frozenset({1})
+    assert result.repairs == (ChunkRepair(1, "w2", 10, "majority"),)
+    assert same_bits(result.outputs, stack.model.golden_outputs[0])
+    assert all(r.image.bad_chunks() == [] for r in stack.replicas)  # repaired at once, not at the next pass
+    stats = stack.engine.statistics()
+    assert stats.disagreements_verified == 1 and stats.images_failed_verification == 1
+    assert stack.scrubber.statistics().chunks_repaired == 1
 
 
 @pytest.mark.parametrize("bit", [0, 7, 22, 23, 31])

@@ -31,6 +31,28 @@ from sim.lunar_lander import LunarLanderWorld
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Wait for a condition to become true (checked every millisecond), failing after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        tick.wait(0.001)
+
+
+def udp_port_bound(port: int) -> bool:
+    """Whether some process has a UDP socket bound to `port` (read from /proc: no probe socket,
+    which could steal the port from the process being waited for)."""
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        if any(int(line.split()[1].rsplit(":", 1)[1], 16) == port for line in lines):
+            return True
+    return False
+
+
 def free_udp_ports(n: int) -> list[int]:
     socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
     for s in socks:
@@ -109,7 +131,7 @@ def test_serve_over_an_in_process_queue_in_a_thread():
                 pass
         # Queued at the very end: handled at shutdown, with their reports, although no comm slot follows.
         link.uplink.put(encode_command(CommandCode.NOOP, seq_count=2))
-        time.sleep(0.1)
+        wait_for(link.uplink.empty, 20, "serve took the last telecommand off the link")
         stop.set()
         thread.join(timeout=20)
         assert not thread.is_alive()
@@ -153,7 +175,7 @@ def test_ground_command_and_monitor_programs_talk_to_serve():
         monitor_proc = subprocess.Popen(  # the monitor holds the stream while commands come and go
             [sys.executable, "-m", "ground", "monitor", "--json", "--duration", "8", *flags],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.0)
+        wait_for(lambda: udp_port_bound(tm_port), 30, "the monitor listens on the telemetry port")
         refused = ground("command", "ROLLBACK", "--timeout", "5")  # slot B is empty: refused onboard
         assert refused.returncode == 1
         assert refused.stderr.startswith("ROLLBACK: accepted, then failed: REFUSED slot B does not verify")

@@ -11,7 +11,7 @@ from flight import InferenceOutcome, InputRejected, Redundancy, Scheduling, TMRE
 
 
 class Recorder(flight.Instrument):
-    """Keeps a copy of what each replica computed in the latest attempt."""
+    """Keeps a copy of what each replica computed in its first run since `outputs` was cleared."""
 
     def __init__(self):
         self.outputs: dict[int, list[np.ndarray]] = {}
@@ -19,7 +19,7 @@ class Recorder(flight.Instrument):
 
     def after_replica(self, engine, replica, outputs):
         self.runs += 1
-        self.outputs[replica.index] = [o.copy() for o in outputs]
+        self.outputs.setdefault(replica.index, [o.copy() for o in outputs])
 
 
 class CorruptOutputs(flight.Instrument):
@@ -80,19 +80,24 @@ def test_any_weight_bit_flip_in_one_replica_is_outvoted(stacks, data):
     expected = stack.model.golden_outputs[vector]
     image = stack.replicas[victim].image
     image.flip_bit(slot.name, element, bit)
+    recorder.outputs.clear()
     try:
         result = stack.engine.infer(inputs)
         hit_output = recorder.outputs[victim]
+        repaired = image.bad_chunks() == []
     finally:
-        image.flip_bit(slot.name, element, bit)
+        if image.bad_chunks():  # the flip did not reach the output: nobody disagreed, nothing repaired
+            image.flip_bit(slot.name, element, bit)
     assert result.outcome is not InferenceOutcome.DETECTED_UNRECOVERABLE
     assert same_bits(result.outputs, expected)
     if same_bits(hit_output, expected):
         assert result.outcome is InferenceOutcome.UNANIMOUS
         assert result.suspects == frozenset()
+        assert not repaired  # the unanimous fast path never verifies
     else:
         assert result.outcome is InferenceOutcome.CORRECTED
         assert result.suspects == frozenset({victim})
+        assert repaired  # the disagreement was verified and the image repaired at once
     assert image.bad_chunks() == []
 
 

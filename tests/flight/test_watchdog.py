@@ -1,16 +1,22 @@
-"""The watchdog: an overdue replica run is abandoned and counted; the engine returns on time."""
+"""The watchdog: an overdue replica run is abandoned, counted, and outvoted; the engine goes on.
+
+The tests assert outcomes (runs abandoned, counters, the vote), never a wall-clock bound: a loaded
+machine slows everything, and these must hold there too."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ground
 from flight import InferenceOutcome, Redundancy, Replica, Scheduling, TMREngine, open_model
+from flight.engine._watchdog import Watchdog
 
 N = 1200
 LAYERS = 12
@@ -48,15 +54,14 @@ def test_overdue_replica_runs_are_abandoned_and_counted(slow_model):
 
     engine = TMREngine(replicas, Redundancy.TMR, Scheduling.SERIAL, max_reexecutions=0, watchdog_s=0.02)
     try:
-        t0 = time.perf_counter()
         result = engine.infer(x)
-        elapsed = time.perf_counter() - t0
         stats = engine.statistics()
     finally:
         engine.close()
     assert result.outcome is InferenceOutcome.DETECTED_UNRECOVERABLE and result.outputs is None
+    # Abandoned, not finished late: a run that completed would not count as a timeout.
     assert stats.watchdog_timeouts == 3 and stats.replica_errors == 0
-    assert elapsed < 1.5 * full_run  # three runs abandoned early, not three full runs
+    assert all(r.run_options.terminate for r in replicas)
 
 
 def test_a_replica_within_its_deadline_is_unaffected(slow_model):
@@ -87,9 +92,7 @@ def test_the_executive_reports_abandoned_runs_and_keeps_flying_its_fallback(slow
                           actuate=lambda outputs: "model", fallback=lambda inputs: "fallback")
     try:
         frame = slow_model.golden_inputs[0]
-        t0 = time.perf_counter()
         results = [executive.step(frame) for _ in range(2)]
-        elapsed = time.perf_counter() - t0
     finally:
         executive.close()
     assert [r.action for r in results] == ["fallback", "fallback"]  # every cycle still got a command
@@ -97,4 +100,54 @@ def test_the_executive_reports_abandoned_runs_and_keeps_flying_its_fallback(slow
     deadline_events = [e.text for e in executive.events if e.id is EventId.REPLICA_DEADLINE_ERR]
     assert deadline_events == ["3 replica run(s) abandoned at the 20 ms deadline"] * 2
     assert executive.housekeeping().watchdog_timeouts == 6
-    assert elapsed < 2.0  # six full runs would take several seconds
+
+
+def hang_until_terminated(bound, run_options):
+    """Stands in for a replica run that never finishes: it ends only when the watchdog sets the
+    terminate flag, and then fails the way onnxruntime does."""
+    terminated = threading.Event()
+    deadline = time.monotonic() + 60
+    while not run_options.terminate:
+        assert time.monotonic() < deadline, "the watchdog never terminated the hung run"
+        terminated.wait(0.001)
+    raise RuntimeError("Exiting due to terminate flag being set to true.")
+
+
+@pytest.mark.parametrize("scheduling", [Scheduling.SERIAL, Scheduling.POOLED])
+def test_a_hung_replica_is_abandoned_and_outvoted_by_the_other_two(mlp_dir, scheduling):
+    model = open_model(mlp_dir)
+    replicas = [Replica(i, model) for i in range(3)]
+    replicas[1]._run_bound = hang_until_terminated
+    engine = TMREngine(replicas, Redundancy.TMR, scheduling, max_reexecutions=0, watchdog_s=0.05)
+    try:
+        result = engine.infer(model.golden_inputs[0])
+        stats = engine.statistics()
+    finally:
+        engine.close()
+    assert result.outcome is not InferenceOutcome.DETECTED_UNRECOVERABLE
+    assert result.outputs[0].tobytes() == model.golden_outputs[0][0].tobytes()
+    assert stats.watchdog_timeouts == 1 and stats.replica_errors == 0
+    assert 1 in result.suspects and stats.suspects[1] == 1
+
+
+def test_the_watchdog_fires_only_on_a_run_older_than_its_deadline():
+    """With a clock advanced by hand: armed and young, nothing; past the deadline, terminate is
+    set once; disarmed before the deadline, never."""
+    now = [0.0]
+    dog = Watchdog(0.01, clock=lambda: now[0])
+    try:
+        young, old = ort.RunOptions(), ort.RunOptions()
+        dog.arm(young)
+        now[0] = 0.005
+        dog.disarm()
+        now[0] = 1.0  # long after: a disarmed run is never terminated
+        dog.arm(old)
+        assert not old.terminate
+        now[0] = 1.02
+        deadline = time.monotonic() + 30
+        while dog.fired == 0:
+            assert time.monotonic() < deadline, "the watchdog did not fire"
+            threading.Event().wait(0.001)
+        assert old.terminate and not young.terminate and dog.fired == 1
+    finally:
+        dog.close()

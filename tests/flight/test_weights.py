@@ -85,10 +85,98 @@ def test_flip_bit_changes_exactly_one_bit_and_its_chunk(big_mlp_small_chunks_dir
     assert image.bad_chunks() == []
 
 
+def image_of(directory):
+    model = flight.open_model(directory)
+    return model, flight.WeightImage(flight.ImageLayout.from_manifest(model.manifest), model.tensors)
+
+
 def test_flip_bit_rejects_bit_and_element_out_of_range(mlp_dir):
-    model = flight.open_model(mlp_dir)
-    image = flight.WeightImage(flight.ImageLayout.from_manifest(model.manifest), model.tensors)
-    with pytest.raises(ValueError, match=r"^bit 32 out of range for float32$"):
+    _, image = image_of(mlp_dir)
+    before = image.buffer.copy()
+    with pytest.raises(ValueError, match=r"^bit 32 out of range for float32 \(bits 0\.\.31\)$"):
         image.flip_bit("w1", 0, 32)
+    with pytest.raises(ValueError, match=r"^bit -1 out of range for float32 \(bits 0\.\.31\)$"):
+        image.set_bit("w1", 0, -1, 1)
     with pytest.raises(ValueError, match=r"^element 128 out of range for w1 \(128 elements\)$"):
         image.flip_bit("w1", 128, 0)
+    with pytest.raises(ValueError, match=r"^element -1 out of range for w1 \(128 elements\)$"):
+        image.set_bit("w1", -1, 0, 0)
+    with pytest.raises(ValueError, match=r"^tensor 'nope' is not a live tensor of this image \(one of w1, b1, w2, b2\)$"):
+        image.flip_bit("nope", 0, 0)
+    with pytest.raises(ValueError, match=r"^bit value must be 0 or 1, got 2$"):
+        image.set_bit("w1", 0, 0, 2)
+    assert np.array_equal(image.buffer, before)  # a refused write touched nothing
+
+
+@st.composite
+def bit_targets(draw, layout):
+    slot = draw(st.sampled_from(layout.tensors), label="tensor")
+    element = draw(st.integers(0, slot.nbytes // slot.dtype.itemsize - 1), label="element")
+    bit = draw(st.integers(0, 8 * slot.dtype.itemsize - 1), label="bit")
+    return slot, element, bit
+
+
+@pytest.fixture(scope="module")
+def cnn_image(cnn_dir):
+    """One image for every example: each example must leave it exactly as it found it."""
+    _, image = image_of(cnn_dir)
+    return image, image.buffer.copy()
+
+
+@settings(deadline=None, max_examples=200)
+@given(data=st.data())
+def test_flip_and_set_then_undo_restore_the_image_bit_exactly(cnn_image, data):
+    image, pristine = cnn_image
+    assert np.array_equal(pristine, image.buffer)
+    slot, element, bit = data.draw(bit_targets(image.layout))
+    value = data.draw(st.sampled_from([0, 1]), label="value")
+    old = (int(image.arrays[slot.name].reshape(-1)[element:element + 1].view(f"u{slot.dtype.itemsize}")[0]) >> bit) & 1
+
+    undo = image.flip_bit(slot.name, element, bit)
+    diff = np.flatnonzero(pristine != image.buffer)
+    assert len(diff) == 1 and np.unpackbits(pristine[diff] ^ image.buffer[diff]).sum() == 1
+    assert undo.tensor == slot.name and undo.offset == slot.offset + element * slot.dtype.itemsize
+    image.undo(undo)
+    assert np.array_equal(pristine, image.buffer)
+
+    undo = image.set_bit(slot.name, element, bit, value)
+    changed = np.flatnonzero(pristine != image.buffer)
+    assert len(changed) == (0 if old == value else 1)
+    image.flip_bit(slot.name, element, (bit + 1) % (8 * slot.dtype.itemsize))  # more damage to the element
+    image.undo(undo)
+    assert np.array_equal(pristine, image.buffer)
+    assert image.bad_chunks() == []
+
+
+def test_set_bit_forces_the_bit_whatever_it_was(mlp_dir):
+    model, image = image_of(mlp_dir)
+    for value in (1, 0, 0, 1):
+        image.set_bit("b1", 3, 30, value)
+        word = image.arrays["b1"][3:4].view(np.uint32)[0]
+        assert (int(word) >> 30) & 1 == value
+
+
+def test_element_at_maps_a_byte_offset_back_to_its_element_and_refuses_padding(mlp_dir):
+    _, image = image_of(mlp_dir)
+    b1 = image.layout.slot("b1")
+    assert image.element_at(b1.offset + 4 * 5 + 2) == ("b1", 5)
+    assert image.element_offset("b1", 5) == b1.offset + 20
+    padding = b1.offset + b1.nbytes  # 16 float32 = 64 bytes: aligned, so the next tensor follows
+    w2 = image.layout.slot("w2")
+    assert image.element_at(w2.offset) == ("w2", 0)
+    last = image.layout.tensors[-1]
+    end = last.offset + last.nbytes
+    if end < image.layout.size:
+        with pytest.raises(ValueError, match=rf"^byte offset {end} is in no tensor"):
+            image.element_at(end)
+    with pytest.raises(ValueError, match=rf"^byte offset {image.layout.size} is in no tensor \(image of {image.layout.size} bytes\)$"):
+        image.element_at(image.layout.size)
+    assert padding <= w2.offset
+
+
+def test_an_undo_record_for_another_tensor_is_refused(mlp_dir):
+    _, image = image_of(mlp_dir)
+    undo = image.flip_bit("b1", 0, 3)
+    forged = type(undo)("b2", undo.offset, undo.original)
+    with pytest.raises(ValueError, match=r"^undo record for b2 at byte \d+ lies outside that tensor$"):
+        image.undo(forged)
