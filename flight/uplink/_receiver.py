@@ -68,7 +68,7 @@ from ._patch import (
     folder_files,
 )
 from ._sequence import SequenceRecord
-from ._stage import commit_stage, recover_slots
+from ._stage import commit_stage, recover_slots, staging_dir
 from ._transport import (
     CheckTimers,
     FLIGHT_ENTITY,
@@ -408,7 +408,7 @@ class UplinkReceiver:
             if header.kind is PatchKind.DELTA and (yield from self._hash(base)) != header.base_sha256:
                 raise PatchRejected(RejectReason.WRONG_BASE, f"active slot {active} is not the patch's base")
             raise PatchRejected(RejectReason.RESULT_MISMATCH, "applied result's sha256 differs from the signed one")
-        stage = self.root / f".stage-{target}"
+        stage = staging_dir(self.root, target)
         remove_tree(stage)
         os.mkdir(stage)
         for name, data in sorted(result.items()):
@@ -445,7 +445,7 @@ class UplinkReceiver:
             self._state = Verification.REFUSED
             for slot in ("A", "B"):
                 try:
-                    remove_tree(self.root / f".stage-{slot}")
+                    remove_tree(staging_dir(self.root, slot))
                 except OSError:
                     pass
         self._n["refusals"] += 1

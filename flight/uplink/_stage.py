@@ -1,13 +1,16 @@
 """Staging a model folder into a slot atomically, and undoing a half-done swap after a power cut.
 
-`stage_slot` builds the new folder beside the slot (`.stage-B`), fsyncs every file and the folder,
-then swaps it in with two renames (`B` -> `.old-B`, `.stage-B` -> `B`) made durable by one fsync
-of the store folder, then deletes `.old-B`. A fresh folder is written every time, so a shorter
-model replacing a longer one leaves no stale bytes. `recover_slots` (run before any use of the
-store) puts `.old-B` back if a cut fell between the two renames and removes leftovers, so a slot
-is always the old folder or the new one, never a mix.
+`stage_slot` builds the new folder beside the slot (`.B.staging-uplink`), fsyncs every file and the
+folder, then swaps it in with two renames (`B` -> `.B.old-uplink`, staging -> `B`) made durable by
+one fsync of the store folder, then deletes the old folder. A fresh folder is written every time, so
+a shorter model replacing a longer one leaves no stale bytes. `recover_slots` (run before any use of
+the store) puts the old folder back if a cut fell between the two renames and removes leftovers, so
+a slot is always the old folder or the new one, never a mix.
 
-This is the uplink's own copy; `flight/storage/_atomic.py` (another issue) is meant to replace it.
+Why not `flight.storage.replace_folder`: the uplink verifies the very bytes on storage (open_model,
+golden vectors) between writing the staging folder and the swap, which that one call cannot. The
+names follow its convention (`.{name}.staging-*`, `.{name}.old-*`), so `recover_folder` also
+undoes an interrupted uplink swap.
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ SLOTS = ("A", "B")
 
 
 def _paths(root: Path, slot: str) -> tuple[Path, Path, Path]:
-    return root / slot, root / f".stage-{slot}", root / f".old-{slot}"
+    return root / slot, root / f".{slot}.staging-uplink", root / f".{slot}.old-uplink"
+
+
+def staging_dir(root: Path | str, slot: str) -> Path:
+    return _paths(Path(root), slot)[1]
 
 
 def stage_slot(root: Path | str, slot: str, files: dict[str, bytes]) -> None:
@@ -36,7 +43,7 @@ def stage_slot(root: Path | str, slot: str, files: dict[str, bytes]) -> None:
 
 
 def commit_stage(root: Path | str, slot: str) -> None:
-    """Swap a complete, fsynced `.stage-<slot>` folder into `<slot>`: durable after one fsync."""
+    """Swap a complete, fsynced staging folder into `<slot>`: durable after one fsync."""
     root = Path(root)
     target, stage, old = _paths(root, slot)
     remove_tree(old)
@@ -44,7 +51,7 @@ def commit_stage(root: Path | str, slot: str) -> None:
         os.rename(target, old)
     os.rename(stage, target)
     fsync_dir(root)
-    remove_tree(old)  # not fsynced: if a cut brings `.old-<slot>` back, recover_slots removes it
+    remove_tree(old)  # not fsynced: if a cut brings the old folder back, recover_slots removes it
 
 
 def recover_slots(root: Path | str) -> list[str]:

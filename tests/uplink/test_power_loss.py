@@ -285,7 +285,7 @@ def test_power_loss_at_every_write_leaves_old_or_new_and_the_next_uplink_works(t
                 seq = SequenceRecord(out).highest()  # raises if the record were torn
                 assert seq >= acknowledged, f"{where}: sequence {seq} went below acknowledged {acknowledged}"
                 assert first_sequence[b] <= seq, f"{where}: B staged without its sequence"
-                assert sorted(p.name for p in out.iterdir() if p.name.startswith(".stage") or p.name.startswith(".old")) == []
+                assert sorted(p.name for p in out.iterdir() if ".staging-" in p.name or ".old-" in p.name) == []
                 outcomes.add((b, seq))
                 fresh.receive_file(after)
                 while fresh.busy:
@@ -297,3 +297,13 @@ def test_power_loss_at_every_write_leaves_old_or_new_and_the_next_uplink_works(t
     assert {b for b, _ in outcomes} == set(first_sequence)
     assert {s for _, s in outcomes} == {0, 2, 3, 4, 5}
     assert n_states >= 20
+
+
+def test_the_storage_layers_recovery_also_undoes_an_interrupted_uplink_swap(tmp_path):
+    """Same names as flight.storage's replace_folder, so either recovery restores the slot."""
+    from flight.storage._atomic import recover_folder
+    from flight.uplink._stage import _paths
+
+    target, _stage, old = _paths(tmp_path, "B")
+    shutil.copytree(OLD_B, old)  # a cut fell between `B -> old` and `staging -> B`
+    assert recover_folder(target) and model_digest(target) == model_digest(OLD_B)
