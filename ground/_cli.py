@@ -16,6 +16,7 @@ from flight.storage import SLOTS
 from ._link import GroundLink, send_command
 from ._monitor import monitor
 from ._package import LEVELS, package_model
+from ._uplink_cli import add_parsers as add_uplink_parsers
 
 _ARG_WORDS = {
     CommandCode.SET_MODE: {m.name: m.value for m in Mode},
@@ -239,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=0, help="stop after this many housekeeping records")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
     p.set_defaults(func=cmd_monitor)
+
+    add_uplink_parsers(sub)  # keygen, patch build|inspect, uplink
     return parser
 
 
