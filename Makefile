@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test models bench clean
+.PHONY: demo test models bench clean uplink-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 ## demo: the lander under an accelerated solar storm, simplex against TMR with scrubbing, side by side
 demo: $(STAMP)
 	$(VENV)/bin/fault-inject campaign campaigns/demo.yaml --report demo-report
+
+## uplink-demo: a signed patch uplinked to the flying lander over a 10% loss link, verified, activated
+uplink-demo: $(STAMP)
+	$(PY) scripts/uplink_demo.py
 
 ## test: the whole test suite
 test: $(STAMP)

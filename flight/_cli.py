@@ -104,6 +104,26 @@ def _open_store(args: argparse.Namespace) -> SlotStore:
     return SlotStore.single(args.model)
 
 
+def _uplink_receiver(args: argparse.Namespace, store: SlotStore):
+    """The model-patch receiver, when --uplink-key is given; None otherwise."""
+    if args.uplink_key is None:
+        return None
+    if store.root is None:
+        raise SeuguardError("--uplink-key needs --store DIR (patches are staged in its inactive slot)")
+    from .uplink import UplinkReceiver
+
+    try:
+        text = args.uplink_key.read_text().strip()
+        key = bytes.fromhex(text)
+        if len(key) != 32:
+            raise ValueError
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise SeuguardError(f"{args.uplink_key}: not an Ed25519 public key written by `ground keygen`") from None
+    if not 0 <= args.spacecraft < 1 << 32:
+        raise SeuguardError(f"--spacecraft {args.spacecraft}: outside [0, 2^32)")
+    return UplinkReceiver(store, key, args.spacecraft)
+
+
 def _world_spec(args: argparse.Namespace, store: SlotStore) -> str:
     if args.world:
         return args.world
@@ -179,7 +199,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             link = UdpLink(args.host, args.tc_port, args.tm_port)
         except OSError as exc:
             raise SeuguardError(f"cannot listen on {args.host}:{args.tc_port} ({exc.strerror})") from None
-        executive = make_executive(store, config, world, redundancy=args.redundancy, scheduling=args.scheduling)
+        receiver = _uplink_receiver(args, store)  # before booting: it finishes interrupted slot swaps
+        executive = make_executive(store, config, world, redundancy=args.redundancy, scheduling=args.scheduling,
+                                   uplink=receiver, auto_activate=args.auto_activate)
         print(f"flight: serving {executive.stack.boot.model if executive.stack else '(SAFE, no model)'} "
               f"at {config.schedule.minor_frame_hz:g} Hz; telecommands on {args.host}:{args.tc_port}, "
               f"telemetry to {args.host}:{args.tm_port}", file=sys.stderr, flush=True)
@@ -263,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tm-port", type=int, default=10026, help="UDP port to send telemetry to (default 10026)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     p.add_argument("--cycles", type=int, default=0, help="stop after this many minor frames (default: run until signalled)")
+    p.add_argument("--uplink-key", type=Path, metavar="KEY.pub",
+                   help="receive signed model patches (needs --store): the ground's Ed25519 public key, as `ground "
+                   "keygen` writes it; file-transfer PDUs arrive on the telecommand port, APID 0x0C9")
+    p.add_argument("--spacecraft", type=int, default=1, help="this spacecraft's id: patches for another are refused (default 1)")
+    p.add_argument("--auto-activate", action="store_true",
+                   help="switch to a verified patch at once (default: wait for ACTIVATE_SLOT)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="re-run a recording and reproduce its voted outputs and digest",

@@ -69,6 +69,8 @@ def make_executive(
     redundancy: str | None = None,
     scheduling: str | None = None,
     recorder: Any = None,
+    uplink: Any = None,
+    auto_activate: bool = False,
 ) -> Executive:
     """An executive wired to a world: voted outputs become commands, the fallback is the world's.
     A model that does not fit the world (its inputs and outputs against what the world feeds and
@@ -82,6 +84,8 @@ def make_executive(
         redundancy=redundancy,
         scheduling=scheduling,
         recorder=recorder,
+        uplink=uplink,
+        auto_activate=auto_activate,
     )
     if executive.stack is not None:
         try:

@@ -47,7 +47,14 @@ def serve(
     replies: dict[bytes, deque[Any]] = {}
     previous: dict[int, Any] = {}
 
+    uplink_peer: list[Any] = [None]  # where the last uplink (file-transfer) packet came from
+
     def transmit() -> None:
+        outbox = executive.uplink_component.outbox
+        while outbox:  # CFDP replies go back to the ground station sending the patch
+            packet = outbox.popleft()
+            if uplink_peer[0] is not None:
+                link.reply(packet, uplink_peer[0])
         while executive.outbox:
             packet = executive.outbox.popleft()
             link.send(packet)
@@ -78,7 +85,9 @@ def serve(
             executive.note_lateness(lateness - skipped * period, skipped)
             next_start += (skipped + 1) * period
             for packet, address in link.receive():  # every datagram waiting, each frame
-                if address is not None and not executive.commanding.routed(packet):
+                if executive.commanding.routed(packet):
+                    uplink_peer[0] = address if address is not None else uplink_peer[0]
+                elif address is not None:
                     replies.setdefault(bytes(packet[:4]).ljust(4, b"\x00"), deque()).append(address)
                 executive.uplink(packet)
             executive.commanding.note_link(getattr(link, "kernel_drops", 0))

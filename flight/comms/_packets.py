@@ -330,6 +330,12 @@ class Housekeeping:
     disagreements_verified: int = _hk(U32, "votes short of unanimous whose images were CRC-checked")
     images_failed_verification: int = _hk(U32, "replica images those checks found corrupted")
     tc_kernel_drops: int = _hk(U32, "telecommand datagrams the kernel dropped (receive buffer full)")
+    uplink_pdus: int = _hk(U32, "file-transfer PDUs received on the uplink APID")
+    uplink_files: int = _hk(U32, "patches received whole")
+    uplink_refusals: int = _hk(U32, "patches refused (quarantined, nothing staged)")
+    uplink_state: int = _hk(U8, "0 idle, 1 verifying, 2 staged, 3 refused")
+    uplink_staged_slot: int = _hk(U8, "slot holding a verified patch: 0 A, 1 B, 255 none")
+    uplink_highest_sequence: int = _hk(U32, "highest patch sequence accepted (2^32-1: record corrupt)")
 
     def pack(self) -> bytes:
         values: list[int] = []
