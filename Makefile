@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,campaign]'
+	$(PY) -m pip install --quiet -e '.[test,campaign,spacecraft]'
 	touch $(STAMP)
 
 ## demo: fly five seeded LunarLander episodes with TMR on the embedded default model
