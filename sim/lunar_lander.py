@@ -43,6 +43,8 @@ class LunarLanderWorld:
     """
 
     observation_name: str = "obs"
+    outcomes: tuple[str, ...] = ("landed", "crashed", "timed_out")
+    success_outcome: str = "landed"
 
     def __init__(self, continuous: bool = False) -> None:
         self.continuous = bool(continuous)
