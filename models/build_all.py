@@ -29,6 +29,9 @@ MODELS = {
     "lander-discrete": ("sim.lunar_lander:discrete", {"logits": (-1000.0, 1000.0)}, {"obs": (-100.0, 100.0)}),
     "lander-continuous": ("sim.lunar_lander:continuous", {"action": (-1.001, 1.001)}, {"obs": (-100.0, 100.0)}),
     "hazard-cnn": (None, {"probs": (0.0, 1.001)}, {"image": (-100.0, 100.0)}),
+    # MRP components are at most 1 (shadow set), wheel speeds are fractions of the limit, and no rate
+    # reaches 2 rad/s with 150 N m s of wheel momentum on 600 kg m^2: beyond +-2 a frame is corrupt.
+    "attitude-rw": ("sim.spacecraft:attitude_rw", {"torque": (-1.001, 1.001)}, {"obs": (-2.0, 2.0)}),
 }
 
 
@@ -39,7 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.skip_training:
         RAW.mkdir(parents=True, exist_ok=True)
-        for script in ("build_landers.py", "build_hazard_cnn.py"):
+        for script in ("build_landers.py", "build_hazard_cnn.py", "build_attitude.py"):
             cmd = [sys.executable, str(ROOT / "models" / script), "--out", str(RAW), "--seed", str(args.seed)]
             print("+", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)

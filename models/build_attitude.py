@@ -56,7 +56,8 @@ from sim.spacecraft import ACT_DIM, OBS_DIM, U_MAX, AttitudeOutcome, SpacecraftW
 NAME = "attitude-rw"
 OUTPUT_NAME = "torque"
 HIDDEN = 64
-EPS = 3e-3  # label magnitude (fraction of u_max) below which the weight stops growing
+EPS = 1e-4  # label magnitude (fraction of u_max) below which the weight stops growing
+REL_SCALE = 0.1  # a relative error of 10% near the target costs as much as 0.01 of u_max on a slew
 DAGGER_ITERS = 6
 EPISODES_PER_ITER = 12
 EPOCHS_FIRST = 12
@@ -87,6 +88,9 @@ class DiffMLP:
             w = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in)).astype(np.float32)
             self.params += [w, np.zeros(fan_out, np.float32)]
         self.params[-2] *= np.float32(0.1)
+        # The skip layer: a linear map from the scaled input straight to the output, so the law's
+        # linear part near the target (a PD law) is one constant matrix, not a ReLU patchwork.
+        self.params.append(np.zeros((sizes[-1], sizes[0]), np.float32))
         self.mean = np.zeros(sizes[0], np.float32)
         self.std = np.ones(sizes[0], np.float32)
         self._m = [np.zeros_like(p) for p in self.params]
@@ -94,7 +98,8 @@ class DiffMLP:
         self._t = 0
 
     def _f(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        h = (x - self.mean) / self.std
+        x_n = (x - self.mean) / self.std
+        h = x_n
         acts = [h]
         n_layers = len(self.params) // 2
         for i in range(n_layers):
@@ -102,7 +107,7 @@ class DiffMLP:
             if i < n_layers - 1:
                 h = np.maximum(h, 0.0)
                 acts.append(h)
-        return h, acts
+        return h + x_n @ self.params[-1].T, acts
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         z1, acts1 = self._f(x)
@@ -114,6 +119,7 @@ class DiffMLP:
 
     def _backward(self, acts: list[np.ndarray], g: np.ndarray) -> list[np.ndarray]:
         grads: list[np.ndarray] = [np.empty(0)] * len(self.params)
+        grads[-1] = g.T @ acts[0]
         n_layers = len(self.params) // 2
         for i in reversed(range(n_layers)):
             a = acts[i]
@@ -143,6 +149,8 @@ class DiffMLP:
         out = [p.copy() for p in self.params]
         out[0] = (self.params[0] / self.std[None, :]).astype(np.float32)
         out[1] = (self.params[1] - out[0] @ self.mean).astype(np.float32)
+        out[-1] = (self.params[-1] / self.std[None, :]).astype(np.float32)
+        out[-2] = (self.params[-2] - out[-1] @ self.mean).astype(np.float32)  # the skip's shift joins the last bias
         return out
 
     def copy(self) -> "DiffMLP":
@@ -175,13 +183,45 @@ def rollout(world: SpacecraftWorld, seed: int, policy: Callable[[np.ndarray], np
     return frames, labels, world.outcome()
 
 
+def expert_label(world: SpacecraftWorld, obs: np.ndarray) -> np.ndarray:
+    """The fallback's wheel torques as fractions of u_max, in [-1, 1]."""
+    return (world.fallback_action(obs) / U_MAX).astype(np.float32)
+
+
+def _directions(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def near_target_copies(world: SpacecraftWorld, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's wheel speeds with a small attitude error and a small rate drawn independently
+    (random directions, log-uniform sizes: 0.002-7 degrees, 3e-7-3e-3 rad/s, either zero one time
+    in five), labelled by the expert. Along a trajectory the rate follows the error, so only one mix
+    of the two gains is seen there; independent draws pin each gain, and near the target the gains
+    set the final pointing error."""
+    n = len(x)
+    scaled = x.copy()
+    sig = _directions(rng, n) * 10.0 ** rng.uniform(-4.5, -1.5, size=(n, 1))
+    omg = _directions(rng, n) * 10.0 ** rng.uniform(-6.5, -2.5, size=(n, 1))
+    zero_sig = rng.random(n) < 0.2
+    zero_omg = (rng.random(n) < 0.2) & ~zero_sig  # never both: a zero label carries no information
+    sig[zero_sig] = 0.0
+    omg[zero_omg] = 0.0
+    scaled[:, 0:3] = sig
+    scaled[:, 3:6] = omg
+    labels = np.stack([expert_label(world, row[None]) for row in scaled])
+    return scaled, labels
+
+
 def numpy_policy(net: DiffMLP, world: SpacecraftWorld) -> Callable[[np.ndarray], np.ndarray]:
     return lambda obs: world.action_from_outputs([net(obs)])
 
 
-def sample_weights(y: np.ndarray) -> np.ndarray:
-    """Relative-error weights, 1 / (|y| + EPS)^2, scaled to mean 1."""
-    w = 1.0 / (np.linalg.norm(y, axis=1) + EPS) ** 2
+def sample_weights(y_visited: np.ndarray, y_near: np.ndarray) -> np.ndarray:
+    """Visited frames count by their absolute error (they shape the slews); near-target copies by
+    their relative error, (REL_SCALE / (|y| + EPS))^2 (they set the gains, hence the final error).
+    Scaled to mean 1."""
+    w = np.concatenate([np.ones(len(y_visited)), (REL_SCALE / (np.linalg.norm(y_near, axis=1) + EPS)) ** 2])
     return (w / w.mean()).astype(np.float32)
 
 
@@ -228,6 +268,8 @@ def dagger(rng: np.random.Generator, log: Callable[[str], None]) -> DiffMLP:
     net = DiffMLP([OBS_DIM, HIDDEN, HIDDEN, ACT_DIM], rng)
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
+    near_x: list[np.ndarray] = []
+    near_y: list[np.ndarray] = []
     next_seed = DAGGER_SEED_BASE
     select_seeds = range(SELECT_SEED_BASE, SELECT_SEED_BASE + SELECT_EPISODES)
     best: tuple[tuple[int, float], DiffMLP] | None = None
@@ -240,14 +282,19 @@ def dagger(rng: np.random.Generator, log: Callable[[str], None]) -> DiffMLP:
                 next_seed += 1
                 xs.extend(frames)
                 ys.extend(labels)
-            x = np.asarray(xs, np.float32)
-            y = np.asarray(ys, np.float32)
+                nx, ny = near_target_copies(world, np.asarray(frames, np.float32), rng)
+                near_x.append(nx)
+                near_y.append(ny)
+            y_visited, y_near = np.asarray(ys, np.float32), np.concatenate(near_y)
+            x = np.concatenate([np.asarray(xs, np.float32)] + near_x)
+            y = np.concatenate([y_visited, y_near])
             if it == 0:
-                # Normalisation from expert data only, then frozen: it becomes part of layer 1.
-                net.mean = x.mean(axis=0).astype(np.float32)
-                net.std = np.maximum(x.std(axis=0), 1e-4).astype(np.float32)
+                # Normalisation from expert rollouts only, then frozen: it becomes part of layer 1.
+                visited = np.asarray(xs, np.float32)
+                net.mean = visited.mean(axis=0).astype(np.float32)
+                net.std = np.maximum(visited.std(axis=0), 1e-4).astype(np.float32)
             epochs = EPOCHS_FIRST if it == 0 else EPOCHS_PER_ITER
-            loss = train(net, x, y, sample_weights(y), epochs, rng, lr=1e-3 * 0.7 ** it)
+            loss = train(net, x, y, sample_weights(y_visited, y_near), epochs, rng, lr=1e-3 * 0.7 ** it)
             sel = score(evaluate_policy(world, select_seeds, numpy_policy(net, world)))
             log(f"  iter {it}: beta={beta:.3f} samples={len(x)} loss={loss:.3g} "
                 f"select pointed {sel[0]}/{SELECT_EPISODES} median final error {-sel[1]:.4f} deg")
@@ -264,7 +311,7 @@ def to_onnx(net: DiffMLP) -> onnx.ModelProto:
     """Both copies of f share one set of Gemm(transB=1)+Relu weights (one image to scrub); the
     input scaling is folded into layer 1; Sub then Tanh give the torque."""
     params = net.baked()
-    inits = [numpy_helper.from_array(TARGET_MASK, "target_mask")]
+    inits = [numpy_helper.from_array(TARGET_MASK, "target_mask"), numpy_helper.from_array(np.ascontiguousarray(params[-1].T), "skip.weight")]
     n_layers = len(params) // 2
     for i in range(n_layers):
         inits += [numpy_helper.from_array(params[2 * i], f"fc{i + 1}.weight"),
@@ -281,7 +328,10 @@ def to_onnx(net: DiffMLP) -> onnx.ModelProto:
                 cur = f"{copy}.relu{i + 1}.out"
                 nodes.append(helper.make_node("Relu", [out], [cur], name=f"{copy}.relu{i + 1}"))
             else:
-                heads.append(out)
+                nodes.append(helper.make_node("MatMul", [source, "skip.weight"], [f"{copy}.skip.out"],
+                                              name=f"{copy}.skip"))
+                nodes.append(helper.make_node("Add", [out, f"{copy}.skip.out"], [f"{copy}.f"], name=f"{copy}.f"))
+                heads.append(f"{copy}.f")
     nodes.append(helper.make_node("Sub", heads, ["difference"], name="difference"))
     nodes.append(helper.make_node("Tanh", ["difference"], [OUTPUT_NAME], name="tanh"))
     graph = helper.make_graph(
