@@ -1,6 +1,6 @@
 """Rebuild every committed model: train from scratch, then package for flight with `ground package`.
 
-    python models/build_all.py [--skip-training] [--seed N]
+    python models/build_all.py [--skip-training] [--seed N] [--only NAME ...]
 
 Training writes raw ONNX to build/raw/ (git-ignored, minutes on 2 cores); packaging compiles each
 graph offline, computes its CRCs and golden vectors under the flight configuration and writes
@@ -39,6 +39,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-training", action="store_true", help="package what is in build/raw/")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=list(MODELS), action="append", help="package only this model (repeatable)")
     args = parser.parse_args()
     if not args.skip_training:
         RAW.mkdir(parents=True, exist_ok=True)
@@ -47,6 +48,8 @@ def main() -> int:
             print("+", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
     for name, (world, out_ranges, in_ranges) in MODELS.items():
+        if args.only and name not in args.only:
+            continue
         notes = {}
         metrics = RAW / f"{name}.metrics.json"
         if metrics.exists():

@@ -6,20 +6,30 @@ that very law), and the mission result says whether the network is good enough t
 Why DAgger and near-target weighting: a steering study's plain cloning pointed on 47/50 held-out
 seeds against the expert's 49/50, with a final error 8 times the expert's. Plain cloning only sees
 the expert's own states; DAgger rolls out the learner, labels the states it visits with the expert
-and retrains. And near the target the torques are tiny (1e-4 of the limit), so an unweighted
-squared error ignores exactly the states that set the final pointing error: each sample is weighted
-by 1 / (|label| + EPS)^2, a relative error. Finally the network is the difference of one MLP at the
-observation and at the observation with attitude error and rates zeroed, torque = tanh(f(x) - f(m x)):
-at the target it commands exactly zero torque whatever the wheel speeds, as the expert does (a tiny
-torque bias there would hold the spacecraft off target, and the wheel speeds are large at the target).
+and retrains. Near the target the torques are tiny (1e-4 of the limit), so an unweighted squared
+error ignores exactly the states that set the final pointing error: each sample weighs
+1 + r / mean(r), r = 1 / (|label| + EPS)^2 (absolute error for the slews, relative error near the
+target), and every visited frame is also copied with a small attitude error and rate drawn
+independently, so that the proportional and the rate gain are each pinned (along a trajectory only
+one mix of them is seen).
+
+Why this shape of network (5,625 parameters): torque = tanh(f(x) - f(m x)), where m x is the
+observation with attitude error and rates zeroed and f is one two-hidden-layer ReLU MLP (64, 64) plus
+a linear skip layer, on the observation and the nine products rate_i * wheel_speed_j. The difference
+commands exactly zero torque at the target whatever the wheel speeds (a tiny bias there would hold
+the spacecraft off target); the skip layer carries the law's linear part near the target as one
+matrix; and the products make the law's gyroscopic term, omega x (Js Omega), linear in the inputs.
+Measured on the selection seeds: without the products the final error was 2-3x the expert's, with
+them about 1x.
 
 Output (raw, un-packaged ONNX, opset 17, ir_version 8; `models/build_all.py` packages it):
     DIR/attitude-rw.onnx                obs float32 [1,9] -> torque float32 [1,3]  (Tanh, fraction of u_max)
     DIR/attitude-rw.golden-inputs.npz   key "obs", (16, 1, 9) float32, from expert rollouts
     DIR/attitude-rw.metrics.json        the held-out table (model under a flight-config session vs expert)
 
-Seeds: DAgger rollouts 1000+, model selection 3000+, golden inputs 5000+, held-out evaluation
-200000..200049 (never trained or selected on; the fallback gains were tuned on 100000+). Everything
+Seeds: DAgger rollouts 1000+, model selection 3000+, golden inputs 5000+, held-out acceptance
+300000..300049 (never trained on, selected on or looked at while developing; the fallback gains were
+tuned on 100000+, and 200000+ served as a development check and as the tests' seeds). Everything
 random comes from one numpy Generator built from ``--seed``.
 
 Usage: python models/build_attitude.py --out DIR [--seed N] [--heldout-episodes N]
@@ -57,26 +67,36 @@ NAME = "attitude-rw"
 OUTPUT_NAME = "torque"
 HIDDEN = 64
 EPS = 1e-4  # label magnitude (fraction of u_max) below which the weight stops growing
-REL_SCALE = 0.1  # a relative error of 10% near the target costs as much as 0.01 of u_max on a slew
 DAGGER_ITERS = 6
 EPISODES_PER_ITER = 12
 EPOCHS_FIRST = 12
 EPOCHS_PER_ITER = 6
 FRAME_STRIDE = 2  # keep every 2nd frame of a rollout: neighbours are nearly identical
 SELECT_EPISODES = 12
+POLISH_EPOCHS = 15
 
 DAGGER_SEED_BASE = 1000
 SELECT_SEED_BASE = 3000
 GOLDEN_SEED_BASE = 5000
-HELDOUT_SEED_BASE = 200000
+HELDOUT_SEED_BASE = 300000
 
 
 # Which observation entries the "at the target" copy keeps: the wheel speeds only.
 TARGET_MASK = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1], dtype=np.float32)
+FEAT_DIM = OBS_DIM + 9
+
+
+def features(x: np.ndarray) -> np.ndarray:
+    """The observation and the nine products rate_i * wheel_speed_j. The law's gyroscopic term,
+    omega x (Js Omega), is bilinear in rates and wheel speeds; with the products as inputs it is
+    linear, so the skip layer can carry it exactly instead of a ReLU patchwork approximating it."""
+    products = (x[:, 3:6, None] * x[:, None, 6:9]).reshape(len(x), 9)
+    return np.concatenate([x, products], axis=1).astype(np.float32)
 
 
 class DiffMLP:
-    """torque = tanh(f(x) - f(TARGET_MASK * x)), f a two-hidden-layer ReLU MLP on scaled inputs.
+    """torque = tanh(f(x) - f(TARGET_MASK * x)), f a two-hidden-layer ReLU MLP plus a linear skip
+    layer on the scaled features (observation and rate x wheel-speed products).
 
     Weights are stored (out, in) as ONNX Gemm(transB=1) wants them; the input scaling is folded
     into the first layer at export.
@@ -110,8 +130,8 @@ class DiffMLP:
         return h + x_n @ self.params[-1].T, acts
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-        z1, acts1 = self._f(x)
-        z0, acts0 = self._f(x * TARGET_MASK)
+        z1, acts1 = self._f(features(x))
+        z0, acts0 = self._f(features(x * TARGET_MASK))
         return np.tanh(z1 - z0), acts1, acts0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -218,11 +238,11 @@ def numpy_policy(net: DiffMLP, world: SpacecraftWorld) -> Callable[[np.ndarray],
 
 
 def sample_weights(y_visited: np.ndarray, y_near: np.ndarray) -> np.ndarray:
-    """Visited frames count by their absolute error (they shape the slews); near-target copies by
-    their relative error, (REL_SCALE / (|y| + EPS))^2 (they set the gains, hence the final error).
-    Scaled to mean 1."""
-    w = np.concatenate([np.ones(len(y_visited)), (REL_SCALE / (np.linalg.norm(y_near, axis=1) + EPS)) ** 2])
-    return (w / w.mean()).astype(np.float32)
+    """Absolute plus relative error: 1 + r / mean(r), r = 1 / (|y| + EPS)^2, over visited frames and
+    near-target copies alike. The absolute part fits the slews, the relative part the final approach."""
+    y = np.concatenate([y_visited, y_near])
+    r = 1.0 / (np.linalg.norm(y, axis=1) + EPS) ** 2
+    return (1.0 + r / r.mean()).astype(np.float32)
 
 
 def train(net: DiffMLP, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, rng: np.random.Generator,
@@ -265,7 +285,7 @@ def score(outcomes: Sequence[AttitudeOutcome]) -> tuple[int, float]:
 def dagger(rng: np.random.Generator, log: Callable[[str], None]) -> DiffMLP:
     """DAgger with a decaying expert mixture; returns the iterate best on the selection seeds."""
     world = SpacecraftWorld()
-    net = DiffMLP([OBS_DIM, HIDDEN, HIDDEN, ACT_DIM], rng)
+    net = DiffMLP([FEAT_DIM, HIDDEN, HIDDEN, ACT_DIM], rng)
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     near_x: list[np.ndarray] = []
@@ -290,19 +310,28 @@ def dagger(rng: np.random.Generator, log: Callable[[str], None]) -> DiffMLP:
             y = np.concatenate([y_visited, y_near])
             if it == 0:
                 # Normalisation from expert rollouts only, then frozen: it becomes part of layer 1.
-                visited = np.asarray(xs, np.float32)
+                visited = features(np.asarray(xs, np.float32))
                 net.mean = visited.mean(axis=0).astype(np.float32)
                 net.std = np.maximum(visited.std(axis=0), 1e-4).astype(np.float32)
             epochs = EPOCHS_FIRST if it == 0 else EPOCHS_PER_ITER
-            loss = train(net, x, y, sample_weights(y_visited, y_near), epochs, rng, lr=1e-3 * 0.7 ** it)
+            weights = sample_weights(y_visited, y_near)
+            loss = train(net, x, y, weights, epochs, rng, lr=1e-3 * 0.7 ** it)
             sel = score(evaluate_policy(world, select_seeds, numpy_policy(net, world)))
             log(f"  iter {it}: beta={beta:.3f} samples={len(x)} loss={loss:.3g} "
                 f"select pointed {sel[0]}/{SELECT_EPISODES} median final error {-sel[1]:.4f} deg")
             if best is None or sel > best[0]:
                 best = (sel, net.copy())
+        assert best is not None
+        # Polish: the best iterate trained on everything at a tenth of the step size.
+        polished = best[1].copy()
+        loss = train(polished, x, y, weights, POLISH_EPOCHS, rng, lr=1e-4)
+        sel = score(evaluate_policy(world, select_seeds, numpy_policy(polished, world)))
+        log(f"  polish: {POLISH_EPOCHS} epochs loss={loss:.3g} select pointed {sel[0]}/{SELECT_EPISODES} "
+            f"median final error {-sel[1]:.4f} deg")
+        if sel > best[0]:
+            best = (sel, polished)
     finally:
         world.close()
-    assert best is not None
     log(f"  selected: pointed {best[0][0]}/{SELECT_EPISODES}, median final error {-best[0][1]:.4f} deg")
     return best[1]
 
@@ -316,10 +345,22 @@ def to_onnx(net: DiffMLP) -> onnx.ModelProto:
     for i in range(n_layers):
         inits += [numpy_helper.from_array(params[2 * i], f"fc{i + 1}.weight"),
                   numpy_helper.from_array(params[2 * i + 1], f"fc{i + 1}.bias")]
+    inits += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (
+        ("rates.start", [3]), ("wheels.start", [6]), ("wheels.end", [9]), ("axis1", [1]),
+        ("column", [1, 3, 1]), ("row", [1, 1, 3]), ("flat", [1, 9]))]
     nodes = [helper.make_node("Mul", ["obs", "target_mask"], ["obs_at_target"], name="at_target")]
     heads = []
-    for copy, source in (("a", "obs"), ("t", "obs_at_target")):
-        cur = source
+    for copy, obs in (("a", "obs"), ("t", "obs_at_target")):
+        nodes += [
+            helper.make_node("Slice", [obs, "rates.start", "wheels.start", "axis1"], [f"{copy}.rates"], name=f"{copy}.rates"),
+            helper.make_node("Slice", [obs, "wheels.start", "wheels.end", "axis1"], [f"{copy}.wheels"], name=f"{copy}.wheels"),
+            helper.make_node("Reshape", [f"{copy}.rates", "column"], [f"{copy}.rates.col"], name=f"{copy}.rates.col"),
+            helper.make_node("Reshape", [f"{copy}.wheels", "row"], [f"{copy}.wheels.row"], name=f"{copy}.wheels.row"),
+            helper.make_node("Mul", [f"{copy}.rates.col", f"{copy}.wheels.row"], [f"{copy}.outer"], name=f"{copy}.outer"),
+            helper.make_node("Reshape", [f"{copy}.outer", "flat"], [f"{copy}.products"], name=f"{copy}.products"),
+            helper.make_node("Concat", [obs, f"{copy}.products"], [f"{copy}.features"], name=f"{copy}.features", axis=1),
+        ]
+        source = cur = f"{copy}.features"
         for i in range(n_layers):
             out = f"{copy}.fc{i + 1}.out"
             nodes.append(helper.make_node("Gemm", [cur, f"fc{i + 1}.weight", f"fc{i + 1}.bias"], [out],

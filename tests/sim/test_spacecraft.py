@@ -157,7 +157,8 @@ def fault_inject(*args: str) -> dict:
 
 
 def test_a_bit30_weight_flip_changes_simplex_flight_and_tmr_masks_it():
-    flip = ("--tensor", "fc3.weight", "--element", "0", "--bit", "30", "--episodes", "1", "--seed",
+    # skip.weight[0, 0]: attitude error x -> torque x, in play whenever the error is not zero.
+    flip = ("--tensor", "skip.weight", "--element", "0", "--bit", "30", "--episodes", "1", "--seed",
             str(HELDOUT_BASE + 1))
     simplex = fault_inject(*flip, "--redundancy", "simplex")
     tmr = fault_inject(*flip, "--redundancy", "tmr")
