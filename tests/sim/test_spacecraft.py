@@ -13,6 +13,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fault_injection import BitFlip, FlipAtCycle
 from flight import SlotStore, fly, load_config, load_manifest, load_world, make_executive
 from sim.spacecraft import (
     HOLD_STEPS,
@@ -53,10 +54,22 @@ runpy.run_module("flight", run_name="__main__")
 """
 
 
+def no_watchdog_config(tmp_path: Path) -> Path:
+    """The packaged configuration with the replica watchdog off. The watchdog abandons a replica run
+    past 50 ms of wall time, so on a loaded machine it can change the votes and the telemetry (seen
+    once in 90,000 cycles on the 2 shared cores): that is the executive's wall-clock escape hatch,
+    not the world's determinism, which is what these runs compare."""
+    text = (ROOT / "flight" / "config" / "default.yaml").read_text()
+    assert "watchdog_ms: 50.0" in text
+    path = tmp_path / "no-watchdog.yaml"
+    path.write_text(text.replace("watchdog_ms: 50.0", "watchdog_ms: 0.0"))
+    return path
+
+
 def fly_offline(*args: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, "-c", OFFLINE_FLY, "fly", "--model", str(MODEL), "--json",
-                             "--per-episode", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                             "--per-episode", "--events", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -68,13 +81,16 @@ def fly_episode(world: SpacecraftWorld, seed: int, policy) -> None:
         obs, _, done = world.step(policy(obs))
 
 
-def test_an_episode_flies_offline_and_repeats_to_the_telemetry_hash_in_another_process():
-    first = fly_offline("--episodes", "1", "--seed", str(HELDOUT_BASE))
-    second = fly_offline("--episodes", "1", "--seed", str(HELDOUT_BASE))
+def test_an_episode_flies_offline_and_repeats_to_the_telemetry_hash_in_another_process(tmp_path):
+    config = str(no_watchdog_config(tmp_path))
+    first = fly_offline("--episodes", "1", "--seed", str(HELDOUT_BASE), "--config", config)
+    second = fly_offline("--episodes", "1", "--seed", str(HELDOUT_BASE), "--config", config)
     assert first["episodes"] == 1 and first["cycles"] == STEPS
     assert first["pointed"] + first["saturated"] + first["missed"] == 1
+    # Overruns are wall-clock statistics, reported outside the digest.
+    differ = {k: (first[k], second[k]) for k in first if first[k] != second[k] and k != "overruns"}
+    assert differ == {}
     assert first["telemetry_sha256"] == second["telemetry_sha256"]
-    assert first["per_episode"] == second["per_episode"]
 
 
 def test_the_fallback_controller_points_from_a_random_tumble():
@@ -93,7 +109,7 @@ def test_a_wheel_driven_at_full_torque_saturates_and_an_uncontrolled_tumble_miss
     fly_episode(world, 3, lambda _obs: np.zeros(3))
     tumbling = world.outcome()
     assert saturated.outcome == "saturated" and saturated.max_wheel_speed_fraction >= 0.999
-    assert tumbling.outcome == "missed" and tumbling.max_wheel_speed_fraction == 0.0
+    assert tumbling.outcome == "missed" and tumbling.max_wheel_speed_fraction < 1e-3
 
 
 def test_classification_needs_the_whole_last_minute_under_one_degree():
@@ -145,30 +161,47 @@ def test_the_packaged_attitude_model_passes_flight_verify():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["ok"] and report["unprotected"] == [] and report["live_tensors"] == report["tensors"]
+    floats = [t for t in load_manifest(MODEL / "manifest.yaml").tensors if t.dtype.startswith("float")]
+    assert report["ok"] and report["unprotected"] == [] and report["live_tensors"] == len(floats) == 8
 
 
-def fault_inject(*args: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-m", "fault_injection", "flip", "--model", str(MODEL), "--json", *args],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+def fly_with_flip(redundancy: str, flip: BitFlip | None, seed: int) -> dict:
+    """One episode with `flip` struck at cycle 1 (it persists until the scrubber repairs it)."""
+    world = SpacecraftWorld()
+    instrument = FlipAtCycle({1: [flip]} if flip is not None else {})
+    executive = make_executive(SlotStore.single(MODEL), load_config(), world, [instrument], redundancy=redundancy)
+    try:
+        summary = fly(executive, world, episodes=1, seed=seed)
+    finally:
+        executive.close()
+        world.close()
+    return summary.to_dict()
 
 
 def test_a_bit30_weight_flip_changes_simplex_flight_and_tmr_masks_it():
     # skip.weight[0, 0]: attitude error x -> torque x, in play whenever the error is not zero.
-    flip = ("--tensor", "skip.weight", "--element", "0", "--bit", "30", "--episodes", "1", "--seed",
-            str(HELDOUT_BASE + 1))
-    simplex = fault_inject(*flip, "--redundancy", "simplex")
-    tmr = fault_inject(*flip, "--redundancy", "tmr")
+    flip = BitFlip(replica=0, tensor="skip.weight", element=0, bit=30)
+    seed = HELDOUT_BASE + 1
+    clean = fly_with_flip("tmr", None, seed)
+    simplex = fly_with_flip("simplex", flip, seed)
+    tmr = fly_with_flip("tmr", flip, seed)
     # Simplex: the corrupted replica commanded the wheels until the scrubber repaired it.
-    assert simplex["upset"]["mean_return"] != simplex["clean"]["mean_return"]
-    assert simplex["upset"]["telemetry_sha256"] != simplex["clean"]["telemetry_sha256"]
+    assert simplex["mean_return"] != clean["mean_return"]
+    assert simplex["chunks_repaired"] + simplex["chunks_reloaded"] >= 1 and simplex["votes_corrected"] == 0
     # TMR: outvoted and repaired, the spacecraft flies exactly the fault-free trajectory.
-    assert tmr["upset"]["votes_corrected"] >= 1 and tmr["upset"]["chunks_repaired"] >= 1
-    assert tmr["upset"]["mean_return"] == tmr["clean"]["mean_return"]
-    assert tmr["upset"]["pointed"] == tmr["clean"]["pointed"] == 1
+    assert tmr["votes_corrected"] >= 1 and tmr["chunks_repaired"] >= 1
+    assert tmr["mean_return"] == clean["mean_return"] and tmr["pointed"] == clean["pointed"] == 1
+
+
+def test_fault_inject_flip_reports_the_worlds_outcomes():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "fault_injection", "flip", "--model", str(MODEL), "--tensor",
+                             "skip.weight", "--redundancy", "tmr", "--episodes", "1", "--seed", str(HELDOUT_BASE)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("clean  pointed 1  saturated 0  missed 0 (of 1)")
+    assert lines[1].startswith("upset  pointed 1  saturated 0  missed 0 (of 1)")
 
 
 def test_held_out_seeds_point_under_tmr_inside_the_executive():
