@@ -42,15 +42,17 @@ def iobinding_runner(model_bytes: bytes):
     sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
     x = np.zeros((1, 9), np.float32)
     y = np.zeros((1, 3), np.float32)
+    x_value, y_value = ort.OrtValue.ortvalue_from_numpy(x), ort.OrtValue.ortvalue_from_numpy(y)  # wrap, no copy
     binding = sess.io_binding()
-    binding.bind_cpu_input(sess.get_inputs()[0].name, x)
-    binding.bind_output(sess.get_outputs()[0].name, "cpu", None, np.float32, list(y.shape), y.ctypes.data)
+    binding.bind_ortvalue_input(sess.get_inputs()[0].name, x_value)
+    binding.bind_ortvalue_output(sess.get_outputs()[0].name, y_value)
 
     def run(obs: np.ndarray) -> np.ndarray:
         x[...] = obs
         sess.run_with_iobinding(binding)
         return y
 
+    run.keep = (x_value, y_value, binding)  # the OrtValues wrap x and y: keep all alive together
     return run
 
 

@@ -27,10 +27,12 @@ Output (raw, un-packaged ONNX, opset 17, ir_version 8; `models/build_all.py` pac
     DIR/attitude-rw.golden-inputs.npz   key "obs", (16, 1, 9) float32, from expert rollouts
     DIR/attitude-rw.metrics.json        the held-out table (model under a flight-config session vs expert)
 
-Seeds: DAgger rollouts 1000+, model selection 3000+, golden inputs 5000+, held-out acceptance
-300000..300049 (never trained on, selected on or looked at while developing; the fallback gains were
-tuned on 100000+, and 200000+ served as a development check and as the tests' seeds). Everything
-random comes from one numpy Generator built from ``--seed``.
+Seeds: DAgger rollouts 1000+, model selection 3000..3023, golden inputs 5000+, held-out acceptance
+400000..400049 (never trained on, selected on or looked at before the acceptance run). The fallback
+gains were tuned on 100000+; 200000+ served as a development check and are the tests' seeds;
+300000..300049 were the acceptance seeds of the previous recipe (6 DAgger iterations, 12 selection
+episodes, 15 polish epochs: 2.04x the expert's median final error, a miss) and so are no longer
+held out. Everything random comes from one numpy Generator built from ``--seed``.
 
 Usage: python models/build_attitude.py --out DIR [--seed N] [--heldout-episodes N]
 """
@@ -67,18 +69,18 @@ NAME = "attitude-rw"
 OUTPUT_NAME = "torque"
 HIDDEN = 64
 EPS = 1e-4  # label magnitude (fraction of u_max) below which the weight stops growing
-DAGGER_ITERS = 6
+DAGGER_ITERS = 8
 EPISODES_PER_ITER = 12
 EPOCHS_FIRST = 12
-EPOCHS_PER_ITER = 6
+EPOCHS_PER_ITER = 8
 FRAME_STRIDE = 2  # keep every 2nd frame of a rollout: neighbours are nearly identical
-SELECT_EPISODES = 12
-POLISH_EPOCHS = 15
+SELECT_EPISODES = 24
+POLISH_EPOCHS = 30
 
 DAGGER_SEED_BASE = 1000
 SELECT_SEED_BASE = 3000
 GOLDEN_SEED_BASE = 5000
-HELDOUT_SEED_BASE = 300000
+HELDOUT_SEED_BASE = 400000
 
 
 # Which observation entries the "at the target" copy keeps: the wheel speeds only.
