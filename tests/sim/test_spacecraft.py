@@ -208,10 +208,10 @@ def test_held_out_seeds_point_under_tmr_inside_the_executive():
     world = SpacecraftWorld()
     executive = make_executive(SlotStore.single(MODEL), load_config(), world, redundancy="tmr")
     try:
-        summary = fly(executive, world, episodes=3, seed=HELDOUT_BASE + 2)
+        summary = fly(executive, world, episodes=5, seed=HELDOUT_BASE + 2)
     finally:
         executive.close()
         world.close()
-    assert summary.success == summary.pointed == 3 and summary.episodes == 3
-    assert summary.votes_unanimous == summary.cycles == 3 * STEPS and summary.fallback_cycles == 0
+    assert summary.success == summary.pointed == 5 and summary.episodes == 5
+    assert summary.votes_unanimous == summary.cycles == 5 * STEPS and summary.fallback_cycles == 0
     assert all(ep["final_error_deg"] < 0.2 for ep in summary.per_episode)
