@@ -18,6 +18,24 @@ Interface (the world protocol of `flight._world`):
                  saturated: otherwise, if a wheel reached its speed limit during the episode;
                  missed: anything else
 
+For fault-injection campaigns (issue 10's "Under radiation", not built here), what the world gives
+and what a mission-trial campaign must respect:
+- Outcomes are declared on the class (`outcomes`, `success_outcome`); `outcome()` also carries
+  `final_error_deg` and `max_wheel_speed_fraction` (they reach `flight fly`'s per-episode records).
+- An episode is fixed by its seed and the commands: a trial compares with its golden run seed by seed.
+- Cost: about 0.8 s per 900 s episode under TMR in the executive (1.2 episodes/s, one core), so a
+  campaign of 384 trials per redundancy mode is about 5 minutes per core per mode.
+- Build the world in each worker from its factory name (`sim.spacecraft:attitude_rw`; the first
+  import of Basilisk costs about 1 s); Basilisk's SWIG objects do not pickle, so ship seeds, never worlds.
+- One persistent upset is scrubbed within a few frames, and a 900 s episode forgives a few frames
+  of wrong torque: single flips under simplex perturb the trajectory (seen: `fault-inject flip`
+  of bit 30 in skip.weight or fc1.weight, still 3/3 pointed). `saturated` and `missed` need what
+  the campaign's environments provide: upsets accumulating between scrubs (an accelerated solar
+  storm), several at once, or stuck-at bits (a wheel at full torque saturates in about 250 s).
+- The executive's replica watchdog (50 ms of wall time) can change votes and telemetry on a loaded
+  machine; compare trials with golden runs by mission outcome and voted outputs, or run with the
+  watchdog off, not by `telemetry_sha256` alone.
+
 Assumptions: one episode at a time per world. ``reset(seed)`` builds a fresh Basilisk simulation
 (about 6 ms), so an episode is fixed by its seed and the actions: states are bit-identical run to
 run and process to process. Fully offline: no gravity body, SPICE kernel or atmosphere (attitude
