@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,campaign]'
+	$(PY) -m pip install --quiet -e '.[test,campaign,spacecraft]'
 	touch $(STAMP)
 
 ## demo: the lander under an accelerated solar storm, simplex against TMR with scrubbing, side by side

@@ -28,6 +28,7 @@ from ._faults import BitFlip, FlipAtCycle
 def cmd_flip(args: argparse.Namespace) -> int:
     """One upset, persisting until scrubbed: the same episodes flown clean and with the flip."""
     results = {}
+    mission = {}
     fault = BitFlip(args.replica, args.tensor, args.element, args.bit)
     try:
         config = load_config(args.config)
@@ -43,6 +44,7 @@ def cmd_flip(args: argparse.Namespace) -> int:
                 executive.close()
                 world.close()
             results[label] = summary.to_dict()
+            mission[label] = "  ".join(f"{key} {count}" for key, count in summary.outcomes.items())
             for key in ("per_episode", "events"):
                 results[label].pop(key)
     except SeuguardError as exc:
@@ -52,7 +54,7 @@ def cmd_flip(args: argparse.Namespace) -> int:
         print(json.dumps(results))
     else:
         for label, r in results.items():
-            print(f"{label:6s} landed {r['landed']}/{r['episodes']} crashed {r['crashed']} timed out {r['timed_out']} "
+            print(f"{label:6s} {mission[label]} (of {r['episodes']})  "
                   f"corrected votes {r['votes_corrected']} chunks repaired {r['chunks_repaired']}")
     return 0
 
