@@ -84,8 +84,8 @@ def _table(summary) -> None:
     console = Console()
     console.print(table)
     console.print(
-        f"landed {summary.landed}  crashed {summary.crashed}  timed out {summary.timed_out}  "
-        f"(return >= 200: {summary.returns_ge_200}/{summary.episodes}, mean {summary.mean_return:.1f})\n"
+        "  ".join(f"{name.replace('_', ' ')} {count}" for name, count in summary.outcomes.items())
+        + f"  (success {summary.success}/{summary.episodes}, mean return {summary.mean_return:.1f})\n"
         f"votes: unanimous {summary.votes_unanimous}  corrected {summary.votes_corrected}  "
         f"failed {summary.votes_failed}  unrecoverable {summary.unrecoverable}  "
         f"fallback cycles {summary.fallback_cycles}\n"

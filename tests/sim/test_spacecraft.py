@@ -215,3 +215,16 @@ def test_held_out_seeds_point_under_tmr_inside_the_executive():
     assert summary.success == summary.pointed == 5 and summary.episodes == 5
     assert summary.votes_unanimous == summary.cycles == 5 * STEPS and summary.fallback_cycles == 0
     assert all(ep["final_error_deg"] < 0.2 for ep in summary.per_episode)
+
+
+def test_flight_fly_prints_the_worlds_own_outcomes_as_a_table():
+    """Without --json the table names the spacecraft's outcomes (it used to read the lander's and crash)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "flight", "fly", "--model", "models/attitude-rw", "--episodes", "1",
+                             "--seed", "400001"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "pointed 1  saturated 0  missed 0  (success 1/1" in result.stdout
