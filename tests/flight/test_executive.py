@@ -25,24 +25,23 @@ from flight import (
     replay,
 )
 from flight.comms._recording import Recorder
-from sim.lunar_lander import LunarLanderWorld
+from sim.lunar_lander import LunarLanderWorld  # noqa: F401
+
+from executive_helpers import event_texts, step_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LANDER = ROOT / "models" / "lander-discrete"
 
 
 @pytest.fixture
-def store(tmp_path) -> SlotStore:
-    """A writable store with the discrete lander in slot A and slot B empty."""
-    shutil.copytree(LANDER, tmp_path / "store" / "A")
-    return SlotStore.open(tmp_path / "store")
+def store(lander_store) -> SlotStore:
+    """The shared writable store (conftest.py): the discrete lander in slot A, slot B empty."""
+    return lander_store
 
 
 @pytest.fixture
-def world():
-    w = LunarLanderWorld(continuous=False)
-    yield w
-    w.close()
+def world(lander_world):
+    return lander_world
 
 
 def corrupt_file(path: Path, offset: int = 200) -> None:
@@ -61,23 +60,6 @@ def run_cycles(executive: Executive, world, cycles: int):
         if done:
             obs = world.reset(executive.cycle)
     return result
-
-
-def run_until(executive: Executive, world, condition, limit: int = 1000) -> int:
-    """Step until `condition()` holds (bounded); return the cycles it took."""
-    obs = world.reset(0)
-    for n in range(1, limit + 1):
-        result = executive.step([obs])
-        if condition():
-            return n
-        obs, _, done = world.step(result.action)
-        if done:
-            obs = world.reset(executive.cycle)
-    raise AssertionError(f"condition not met in {limit} cycles")
-
-
-def events(executive: Executive, event_id: EventId) -> list[str]:
-    return [e.text for e in executive.events if e.id is event_id]
 
 
 class CorruptEverywhere(Instrument):
@@ -111,9 +93,9 @@ def test_replica_knocked_out_for_good_degrades_and_lander_still_lands(store, wor
     assert summary.final_mode == "DEGRADED"
     assert summary.landed == 3
     assert summary.mode_transitions == 1
-    transitions = events(executive, EventId.MODE_TRANSITION_INF)
+    transitions = event_texts(executive, EventId.MODE_TRANSITION_INF)
     assert transitions == ["BOOT -> NOMINAL: booted slot A", "NOMINAL -> DEGRADED: replica 2 quarantined"]
-    quarantined = events(executive, EventId.REPLICA_QUARANTINED_HI)
+    quarantined = event_texts(executive, EventId.REPLICA_QUARANTINED_HI)
     assert len(quarantined) == 1 and quarantined[0].startswith("replica 2 quarantined: ")
     assert "rebuild failed" in quarantined[0] and "sha256" in quarantined[0]
     assert executive.in_vote == [0, 1]
@@ -131,11 +113,11 @@ def test_every_copy_corrupted_goes_safe_then_recovers_when_a_good_slot_is_activa
         assert executive.mode is Mode.SAFE
         assert summary.safe_mode_cycles > 100  # the heuristic flew most of the episode
         assert summary.landed == 1
-        transitions = events(executive, EventId.MODE_TRANSITION_INF)
+        transitions = event_texts(executive, EventId.MODE_TRANSITION_INF)
         assert transitions[-1].startswith("DEGRADED -> SAFE: no trustworthy model")
         assert any(t.startswith("NOMINAL -> DEGRADED") for t in transitions)
-        assert any("reload of slot A failed" in t for t in events(executive, EventId.BOOT_FAILED_ERR))
-        assert any(t.startswith("slot B: slot B is empty") for t in events(executive, EventId.BOOT_FAILED_ERR))
+        assert any("reload of slot A failed" in t for t in event_texts(executive, EventId.BOOT_FAILED_ERR))
+        assert any(t.startswith("slot B: slot B is empty") for t in event_texts(executive, EventId.BOOT_FAILED_ERR))
 
         # The ground stages a good model in slot B and commands its activation.
         shutil.copytree(LANDER, store.root / "B")
@@ -146,8 +128,8 @@ def test_every_copy_corrupted_goes_safe_then_recovers_when_a_good_slot_is_activa
         executive.close()
     assert executive.mode is Mode.NOMINAL
     assert executive.slot == "B" and store.active() == "B"
-    assert events(executive, EventId.SLOT_ACTIVATED_INF) == ["slot B active"]
-    assert events(executive, EventId.MODE_TRANSITION_INF)[-1] == "SAFE -> NOMINAL: slot B activated"
+    assert event_texts(executive, EventId.SLOT_ACTIVATED_INF) == ["slot B active"]
+    assert event_texts(executive, EventId.MODE_TRANSITION_INF)[-1] == "SAFE -> NOMINAL: slot B activated"
     assert summary.landed == 1
     hk = executive.housekeeping()
     assert hk.replicas_in_vote == 0b111 and hk.cmd_accepted == 1
@@ -166,8 +148,8 @@ def test_single_upset_is_corrected_without_leaving_nominal(store, world):
         executive.close()
     assert summary.final_mode == "NOMINAL" and summary.mode_transitions == 0
     assert summary.votes_corrected == 1 and summary.chunks_repaired == 1
-    assert events(executive, EventId.VOTE_CORRECTED_LOW) == ["replica 1 outvoted"]
-    assert events(executive, EventId.CHUNK_REPAIRED_INF) == ["replica 1 tensor fc3.bias chunk 0 by majority"]
+    assert event_texts(executive, EventId.VOTE_CORRECTED_LOW) == ["replica 1 outvoted"]
+    assert event_texts(executive, EventId.CHUNK_REPAIRED_INF) == ["replica 1 tensor fc3.bias chunk 0 by majority"]
 
 
 def test_same_seed_gives_same_telemetry_digest_and_bytes(store, world):
@@ -232,7 +214,7 @@ def test_commanded_safe_flies_the_fallback_until_commanded_nominal(store, world)
         assert executive.mode is Mode.SAFE and result.outputs is None
         executive.uplink(encode_command(CommandCode.SET_MODE, (0,), seq_count=2))
         # Booting the slot again runs in the background over a few health slots, then swaps in.
-        cycles = run_until(executive, world, lambda: executive.mode is Mode.NOMINAL)
+        cycles = step_until(executive, world, lambda: executive.mode is Mode.NOMINAL)
         assert cycles <= 2 * executive.schedule.minor_frames
     finally:
         executive.close()
@@ -245,7 +227,7 @@ def test_activating_a_bad_slot_is_refused_and_changes_nothing(store, world):
     executive = make_executive(store, load_config(), world)
     try:
         executive.uplink(encode_command(CommandCode.ACTIVATE_SLOT, (1,), seq_count=3))
-        run_until(executive, world, lambda: executive.housekeeping().cmd_rejected)
+        step_until(executive, world, lambda: executive.housekeeping().cmd_rejected)
         run_cycles(executive, world, 20)  # and nothing changes afterwards either
     finally:
         executive.close()
@@ -253,10 +235,10 @@ def test_activating_a_bad_slot_is_refused_and_changes_nothing(store, world):
     hk = executive.housekeeping()
     assert hk.cmd_rejected == 1 and hk.cmd_accepted == 0
     # Exactly one event for the refusal, naming the file that failed.
-    refusals = events(executive, EventId.TC_REJECTED_ERR)
+    refusals = event_texts(executive, EventId.TC_REJECTED_ERR)
     assert len(refusals) == 1 and refusals[0].startswith("REFUSED: ACTIVATE_SLOT: slot B does not verify: ")
     assert "golden.npz" in refusals[0]
-    assert events(executive, EventId.BOOT_FAILED_ERR) == []
+    assert event_texts(executive, EventId.BOOT_FAILED_ERR) == []
 
 
 def test_nan_sensor_frame_is_rejected_and_the_fallback_flies(store, world):
@@ -269,7 +251,7 @@ def test_nan_sensor_frame_is_rejected_and_the_fallback_flies(store, world):
     finally:
         executive.close()
     assert result.outputs is None and result.action in (0, 1, 2, 3)
-    assert events(executive, EventId.INPUT_REJECTED_ERR) == ["input obs: contains NaN or infinity"]
+    assert event_texts(executive, EventId.INPUT_REJECTED_ERR) == ["input obs: contains NaN or infinity"]
     hk = executive.housekeeping()
     assert hk.inputs_rejected == 1 and hk.fallback_cycles == 1
 
@@ -286,7 +268,7 @@ def test_frame_changed_after_capture_is_caught_by_its_crc(store, world):
     finally:
         executive.close()
     assert result.outputs is None
-    assert events(executive, EventId.INPUT_REJECTED_ERR) == ["sensor frame changed between capture and fan-out (CRC)"]
+    assert event_texts(executive, EventId.INPUT_REJECTED_ERR) == ["sensor frame changed between capture and fan-out (CRC)"]
 
 
 def test_boot_falls_back_to_the_other_slot_when_the_active_one_is_corrupt(store, world):
@@ -295,8 +277,8 @@ def test_boot_falls_back_to_the_other_slot_when_the_active_one_is_corrupt(store,
     executive = make_executive(store, load_config(), world)
     executive.close()
     assert executive.slot == "B" and store.active() == "B" and executive.mode is Mode.NOMINAL
-    assert any(t.startswith("slot A: ") and "sha256" in t for t in events(executive, EventId.BOOT_FAILED_ERR))
-    assert events(executive, EventId.MODEL_ROLLBACK_HI) == ["slot A failed at boot; flying slot B"]
+    assert any(t.startswith("slot A: ") and "sha256" in t for t in event_texts(executive, EventId.BOOT_FAILED_ERR))
+    assert event_texts(executive, EventId.MODEL_ROLLBACK_HI) == ["slot A failed at boot; flying slot B"]
 
 
 def test_boot_with_no_good_slot_is_safe_and_still_flies(store, world):
@@ -388,7 +370,7 @@ def test_repeated_unrecoverable_results_reload_the_model_then_cool_down(store, w
         run_cycles(executive, world, 450)
     finally:
         executive.close()
-    reloads = events(executive, EventId.MODEL_RELOADED_INF)
+    reloads = event_texts(executive, EventId.MODEL_RELOADED_INF)
     # Each burst climbs one rung (reload), because the ladder cooled down in between; without the
     # cooldown the second burst would have tried slot B (empty) and ended in SAFE.
     assert len(reloads) == 2
@@ -405,8 +387,8 @@ def test_without_cooldown_a_second_burst_climbs_to_rollback_and_safe(store, worl
         run_cycles(executive, world, 450)
     finally:
         executive.close()
-    assert len(events(executive, EventId.MODEL_RELOADED_INF)) == 1
-    assert any(t.startswith("slot B: slot B is empty") for t in events(executive, EventId.BOOT_FAILED_ERR))
+    assert len(event_texts(executive, EventId.MODEL_RELOADED_INF)) == 1
+    assert any(t.startswith("slot B: slot B is empty") for t in event_texts(executive, EventId.BOOT_FAILED_ERR))
     assert executive.mode is Mode.SAFE
 
 
