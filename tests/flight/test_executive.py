@@ -25,7 +25,6 @@ from flight import (
     replay,
 )
 from flight.comms._recording import Recorder
-from sim.lunar_lander import LunarLanderWorld  # noqa: F401
 
 from executive_helpers import event_texts, step_until
 
