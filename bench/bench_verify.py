@@ -33,18 +33,20 @@ class CorruptOne(flight.Instrument):
 
 def measure(model, rounds: int, round_s: float):
     corrupt = CorruptOne()
-    stack = flight.boot(model.folder, redundancy="tmr", scheduling="serial", prove=False, instruments=[corrupt])
+    stack = flight.boot(model.folder, redundancy="tmr", scheduling="serial", prove=False)
     engine, x = stack.engine, stack.model.golden_inputs[0][0]
     tensor = stack.replicas[0].image.layout.tensors[-1].name
 
     def unanimous():
         engine.infer([x])
 
-    def computation_upset():
+    def computation_upset():  # the instrument is attached only here: the unanimous path runs without one
         corrupt.armed = True
+        engine.instruments.append(corrupt)
         try:
             result = engine.infer([x])
         finally:
+            engine.instruments.remove(corrupt)
             corrupt.armed = False
         assert result.outcome is flight.InferenceOutcome.CORRECTED
 
