@@ -23,7 +23,7 @@ from onnx import numpy_helper
 
 from .._crc import crc32c
 from .._errors import ModelCorrupted
-from ._manifest import IOSpec, Manifest, TensorRecord, chunk_crcs, chunk_spans, load_manifest
+from ._manifest import IOSpec, Manifest, TensorRecord, check_session, chunk_crcs, chunk_spans, load_manifest
 
 MANIFEST_FILE = "manifest.yaml"
 
@@ -193,6 +193,7 @@ def open_model(directory: Path | str, golden: bool = True) -> StoredModel:
     if not directory.is_dir():
         raise ModelCorrupted(f"{directory}: not a model folder")
     manifest = load_manifest(directory / MANIFEST_FILE)
+    check_session(manifest, str(directory / MANIFEST_FILE))
     model = _read_model(directory / manifest.model_file, manifest)
     init = {t.name: t for t in model.graph.initializer}
     names = {t.name for t in manifest.tensors}
