@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--redundancy", choices=[r.value for r in Redundancy], default="tmr")
     p.add_argument("--config", type=Path, help="flight configuration YAML (default: the packaged one)")
-    p.add_argument("--world", help="world adapter as module:factory (default: the manifest's)")
+    p.add_argument("--world", help="registered world name (default: the manifest's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_flip)
     return parser

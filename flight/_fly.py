@@ -16,7 +16,8 @@ from .executive._executive import Executive
 from .executive._modes import Mode
 from ._instruments import Instrument
 from .storage._store import SlotStore
-from ._world import World
+from ._errors import ManifestError
+from ._world import World, check_model_fits_world
 
 
 @dataclass
@@ -69,8 +70,10 @@ def make_executive(
     scheduling: str | None = None,
     recorder: Any = None,
 ) -> Executive:
-    """An executive wired to a world: voted outputs become commands, the fallback is the world's."""
-    return Executive(
+    """An executive wired to a world: voted outputs become commands, the fallback is the world's.
+    A model that does not fit the world (its inputs and outputs against what the world feeds and
+    reads) is refused before it flies."""
+    executive = Executive(
         store,
         config,
         actuate=world.action_from_outputs,
@@ -80,6 +83,13 @@ def make_executive(
         scheduling=scheduling,
         recorder=recorder,
     )
+    if executive.stack is not None:
+        try:
+            check_model_fits_world(executive.stack.model.manifest, world)
+        except ManifestError:
+            executive.close()
+            raise
+    return executive
 
 
 def summarize(executive: Executive, outcomes: list, episodes: int) -> FlightSummary:

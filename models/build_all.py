@@ -26,8 +26,8 @@ RAW = ROOT / "build" / "raw"
 # valid: logits far beyond anything the policy produces mean a corrupted computation. onnxruntime's
 # Tanh and Softmax are approximations that reach 1.0000002 (measured), so bounds of +-1 get a margin.
 MODELS = {
-    "lander-discrete": ("sim.lunar_lander:discrete", {"logits": (-1000.0, 1000.0)}, {"obs": (-100.0, 100.0)}),
-    "lander-continuous": ("sim.lunar_lander:continuous", {"action": (-1.001, 1.001)}, {"obs": (-100.0, 100.0)}),
+    "lander-discrete": ("lunar-lander", {"logits": (-1000.0, 1000.0)}, {"obs": (-100.0, 100.0)}),
+    "lander-continuous": ("lunar-lander-continuous", {"action": (-1.001, 1.001)}, {"obs": (-100.0, 100.0)}),
     "hazard-cnn": (None, {"probs": (0.0, 1.001)}, {"image": (-100.0, 100.0)}),
 }
 

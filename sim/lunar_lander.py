@@ -43,9 +43,12 @@ class LunarLanderWorld:
     """
 
     observation_name: str = "obs"
+    model_inputs = (((1, OBS_DIM), "float32"),)  # what the model is fed: one batch-1 frame
 
     def __init__(self, continuous: bool = False) -> None:
         self.continuous = bool(continuous)
+        # Discrete: four engine commands' logits; continuous: two throttles.
+        self.model_outputs = (((1, 2 if self.continuous else 4), "float32"),)
         self.env = gymnasium.make("LunarLander-v3", continuous=self.continuous)
         self._seed: int | None = None
         self._steps = 0
@@ -121,10 +124,10 @@ class LunarLanderWorld:
 
 
 def discrete() -> LunarLanderWorld:
-    """Factory for ``"sim.lunar_lander:discrete"``: four engine commands, logits output."""
+    """The registered world `lunar-lander`: four engine commands, logits output."""
     return LunarLanderWorld(continuous=False)
 
 
 def continuous() -> LunarLanderWorld:
-    """Factory for ``"sim.lunar_lander:continuous"``: two throttles in [-1, 1]."""
+    """The registered world `lunar-lander-continuous`: two throttles in [-1, 1]."""
     return LunarLanderWorld(continuous=True)

@@ -18,6 +18,8 @@ to match, and a test keeps the two equal).
 from __future__ import annotations
 
 import json
+import re
+
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -119,7 +121,7 @@ class Manifest:
     chunk_size: int
     tensors: tuple[TensorRecord, ...]
     golden: GoldenRecord
-    world: str | None = None  # "module:factory" of the world adapter this model flies in
+    world: str | None = None  # registered name of the world this model flies in (`seuguard.worlds`)
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -299,8 +301,8 @@ def manifest_from_dict(d: Any, source: str = "manifest") -> Manifest:
     if not inputs or not outputs:
         raise ManifestError(f"{source}: a model needs at least one input and one output")
     world = d.get("world")
-    if world is not None and (not isinstance(world, str) or ":" not in world):
-        raise ManifestError(f"{source}.world: must be 'module:factory', got {world!r}")
+    if world is not None and (not isinstance(world, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", world)):
+        raise ManifestError(f"{source}.world: must be a registered world name, got {world!r}")
     notes = d.get("notes") or {}
     if not isinstance(notes, dict):
         raise ManifestError(f"{source}.notes: must be a mapping")

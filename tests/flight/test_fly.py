@@ -67,8 +67,8 @@ def test_different_seed_gives_a_different_digest():
 @pytest.mark.parametrize("args, message", [
     (["fly", "--model", "no/such/model", "--episodes", "1"], "no/such/model: not a model folder"),
     (["fly", "--model", "models/lander-discrete", "--episodes", "0"], "--episodes must be >= 1, got 0"),
-    (["fly", "--model", "models/hazard-cnn", "--episodes", "1"], "no manifest names a world; pass --world module:factory"),
-    (["fly", "--model", "models/lander-discrete", "--world", "nosuch:thing"], "world: cannot import 'nosuch'"),
+    (["fly", "--model", "models/hazard-cnn", "--episodes", "1"], "no manifest names a world; pass --world NAME"),
+    (["fly", "--model", "models/lander-discrete", "--world", "nosuch:thing"], "world 'nosuch:thing' is not registered (registered worlds: "),
     (["replay", "no-such.log"], "no-such.log: unreadable"),
 ])
 def test_bad_invocations_fail_with_one_line(args, message):

@@ -99,7 +99,7 @@ def set_path(data, path, value):
         (("golden",), [], "manifest.yaml.golden: must be dict, got list"),
         (("golden", "count"), "4", "manifest.yaml.golden.count: must be int, got str"),
         (("session",), None, "manifest.yaml.session: must be dict, got NoneType"),
-        (("world",), "lander", "manifest.yaml.world: must be 'module:factory', got 'lander'"),
+        (("world",), "os:system", "manifest.yaml.world: must be a registered world name, got 'os:system'"),
         (("format",), "seuguard-model/2", "manifest.yaml.format: expected 'seuguard-model/1', got "
          "'seuguard-model/2'"),
     ],

@@ -23,7 +23,7 @@ CHANGES = {
     "sequence": lambda m: m.update(sequence=m["sequence"] + 1),
     "chunk size": lambda m: m.update(chunk_size=m["chunk_size"] * 2),
     "session block": lambda m: m["session"].update(intra_op_num_threads=2),
-    "world": lambda m: m.update(world="sim.lunar_lander:continuous"),
+    "world": lambda m: m.update(world="lunar-lander-continuous"),
     "tensor liveness": lambda m: m["tensors"][0].update(live=not m["tensors"][0]["live"]),
     "notes": lambda m: m["notes"].update(optimization_level="basic"),
 }
