@@ -43,6 +43,7 @@ from flight import (
 )
 from flight._errors import SeuguardError
 from flight.storage import chunk_crcs, replace_folder
+from flight._world import registered_worlds
 from flight.storage._manifest import FORMAT
 
 LEVELS = {
@@ -260,6 +261,9 @@ def package_model(
         raise PackageError(f"--level must be one of {', '.join(LEVELS)}, got {level!r}")
     if chunk_size <= 0 or chunk_size % 64:
         raise PackageError(f"--chunk-size must be a positive multiple of 64, got {chunk_size}")
+    if world is not None and world not in registered_worlds():
+        known = ", ".join(sorted(registered_worlds())) or "none"
+        raise PackageError(f"world {world!r} is not registered (registered worlds: {known})")
     check_output_folder(out_dir)
     check_source_size(source, max_bytes)
     with tempfile.TemporaryDirectory(prefix="seuguard-package-") as tmp:
