@@ -185,6 +185,37 @@ def _load_golden(directory: Path, manifest: Manifest) -> tuple[list[list[np.ndar
     return inputs, outputs
 
 
+def _flight_skeleton(model: onnx.ModelProto, live: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """The graph that flies, without the live tensors' data: each live initializer keeps its name,
+    type and shape (its data is a zero placeholder, added by `_flight_graph_bytes`: the optimizer
+    is off, so onnxruntime computes from the image given by `add_initializer`); every other
+    initializer is kept as stored.
+
+    A new message rather than initializers overwritten in place: protobuf keeps an overwritten
+    field's bytes until the whole message goes, so the stored model can be released first."""
+    initializers = []
+    for t in model.graph.initializer:
+        kept = onnx.TensorProto()
+        if t.name in live:
+            kept.name, kept.data_type = t.name, t.data_type
+            kept.dims.extend(t.dims)
+        else:
+            kept.CopyFrom(t)
+        initializers.append(kept)
+    model.graph.ClearField("initializer")
+    skeleton = onnx.ModelProto()
+    skeleton.CopyFrom(model)
+    skeleton.graph.initializer.extend(initializers)
+    return skeleton
+
+
+def _flight_graph_bytes(skeleton: onnx.ModelProto, live: dict[str, np.ndarray]) -> bytes:
+    for t in skeleton.graph.initializer:
+        if t.name in live:
+            t.raw_data = bytes(live[t.name].nbytes)
+    return skeleton.SerializeToString()
+
+
 def open_model(directory: Path | str, golden: bool = True) -> StoredModel:
     """Read a model folder and check every byte of it against the manifest (not the golden run).
 
@@ -208,15 +239,17 @@ def open_model(directory: Path | str, golden: bool = True) -> StoredModel:
         check_tensor(rec, arr, manifest.chunk_size)
         if rec.live:
             tensors[rec.name] = arr
-            placeholder = numpy_helper.from_array(np.zeros(arr.shape, arr.dtype), rec.name)
-            init[rec.name].CopyFrom(placeholder)
     _check_io("input", model.graph.input, manifest.inputs, set(init))
     _check_io("output", model.graph.output, manifest.outputs, set())
+    skeleton = _flight_skeleton(model, tensors)
+    del model, init  # the stored copy of the weights goes before the placeholders are made
+    flight_graph = _flight_graph_bytes(skeleton, tensors)
+    del skeleton
     golden_inputs, golden_outputs = _load_golden(directory, manifest) if golden else ([], [])
     return StoredModel(
         directory=directory,
         manifest=manifest,
-        flight_graph=model.SerializeToString(),
+        flight_graph=flight_graph,
         tensors=tensors,
         golden_inputs=golden_inputs,
         golden_outputs=golden_outputs,
