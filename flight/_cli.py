@@ -141,7 +141,7 @@ def _world_spec(args: argparse.Namespace, store: SlotStore) -> str:
                 continue
             if world:
                 return world
-    raise SeuguardError(f"no manifest names a world ({problems[0]}); pass --world NAME" if problems
+    raise SeuguardError(f"{problems[0]} (and no readable manifest names a world; pass --world NAME)" if problems
                         else "no manifest names a world; pass --world NAME")
 
 
