@@ -4,17 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test models bench clean
+.PHONY: demo test models bench clean uplink-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,campaign]'
+	$(PY) -m pip install --quiet -e '.[test,campaign,spacecraft]'
 	touch $(STAMP)
 
-## demo: fly five seeded LunarLander episodes with TMR on the embedded default model
+## demo: the lander under an accelerated solar storm, simplex against TMR with scrubbing, side by side
 demo: $(STAMP)
-	$(VENV)/bin/flight fly --model models/lander-discrete --episodes 5 --seed 0 --redundancy tmr
+	$(VENV)/bin/fault-inject campaign campaigns/demo.yaml --report demo-report
+
+## uplink-demo: a signed patch uplinked to the flying lander over a 10% loss link, verified, activated
+uplink-demo: $(STAMP)
+	$(PY) scripts/uplink_demo.py
 
 ## test: the whole test suite
 test: $(STAMP)

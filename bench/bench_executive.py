@@ -115,7 +115,7 @@ def scrub_cost(quick: bool) -> None:
     for _ in range(repeats):
         passes = scrubber.statistics().full_passes
         while scrubber.statistics().full_passes == passes:
-            scrubber.scrub_step(ex.scrub_budget)
+            scrubber.scrub_step(ex.models.scrub_budget)
             steps += 1
     per_pass = (time.perf_counter() - t0) / repeats
     ex.close()

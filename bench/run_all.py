@@ -16,7 +16,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-BENCHES = ("bench_tmr.py", "bench_crc.py", "bench_repair.py", "bench_vote.py", "bench_executive.py")
+BENCHES = ("bench_tmr.py", "bench_crc.py", "bench_repair.py", "bench_vote.py", "bench_verify.py", "bench_executive.py",
+           "bench_commanding.py", "bench_campaign.py", "bench_uplink.py", "bench_spacecraft.py")
 
 
 def main() -> int:

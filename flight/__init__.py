@@ -8,6 +8,7 @@ from .executive._boot import BootReport, FlightStack, boot
 from .executive._config import TASKS, FlightConfig, Schedule, config_from_dict, load_config, parse_config
 from .executive._events import Event, EventId, Severity
 from .executive._executive import CycleResult, Executive
+from .executive._housekeeping import COUNTER_CELLS, flip_counter_bit
 from .executive._modes import Mode
 from .comms._packets import (
     APID,
@@ -74,7 +75,7 @@ __all__ = [
     "ExecutiveInternalError", "InputRejected", "ManifestError", "ModelCorrupted", "SeuguardError",
     "TASKS", "FlightConfig", "Schedule", "config_from_dict", "load_config", "parse_config",
     "Event", "EventId", "Severity",
-    "CycleResult", "Executive", "Mode",
+    "CycleResult", "Executive", "Mode", "COUNTER_CELLS", "flip_counter_bit",
     "APID", "COMMANDS", "Command", "CommandCode", "Housekeeping", "PacketError", "Rejection",
     "RejectReason", "TimingReport", "TmPacket", "TmType", "decode_command", "decode_event", "decode_tm",
     "decode_verification", "encode_command",

@@ -87,8 +87,8 @@ def _table(summary) -> None:
     console = Console()
     console.print(table)
     console.print(
-        f"landed {summary.landed}  crashed {summary.crashed}  timed out {summary.timed_out}  "
-        f"(return >= 200: {summary.returns_ge_200}/{summary.episodes}, mean {summary.mean_return:.1f})\n"
+        "  ".join(f"{name.replace('_', ' ')} {count}" for name, count in summary.outcomes.items())
+        + f"  (success {summary.success}/{summary.episodes}, mean return {summary.mean_return:.1f})\n"
         f"votes: unanimous {summary.votes_unanimous}  corrected {summary.votes_corrected}  "
         f"failed {summary.votes_failed}  unrecoverable {summary.unrecoverable}  "
         f"fallback cycles {summary.fallback_cycles}\n"
@@ -125,6 +125,26 @@ def boot_failure(executive) -> str:
         return ""
     reasons = [e.text for e in executive.events if e.id is EventId.BOOT_FAILED_ERR]
     return "; ".join(reasons) if reasons else f"no model flying (mode {Mode(executive.mode).name})"
+
+
+def _uplink_receiver(args: argparse.Namespace, store: SlotStore):
+    """The model-patch receiver, when --uplink-key is given; None otherwise."""
+    if args.uplink_key is None:
+        return None
+    if store.root is None:
+        raise SeuguardError("--uplink-key needs --store DIR (patches are staged in its inactive slot)")
+    from .uplink import UplinkReceiver
+
+    try:
+        text = args.uplink_key.read_text().strip()
+        key = bytes.fromhex(text)
+        if len(key) != 32:
+            raise ValueError
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise SeuguardError(f"{args.uplink_key}: not an Ed25519 public key written by `ground keygen`") from None
+    if not 0 <= args.spacecraft < 1 << 32:
+        raise SeuguardError(f"--spacecraft {args.spacecraft}: outside [0, 2^32)")
+    return UplinkReceiver(store, key, args.spacecraft)
 
 
 def _world_spec(args: argparse.Namespace, store: SlotStore) -> str:
@@ -217,7 +237,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except (OSError, OverflowError) as exc:
             raise SeuguardError(f"cannot listen on {args.host}:{args.tc_port} "
                                 f"({getattr(exc, 'strerror', None) or exc})") from None
-        executive = make_executive(store, config, world, redundancy=args.redundancy, scheduling=args.scheduling)
+        receiver = _uplink_receiver(args, store)  # before booting: it finishes interrupted slot swaps
+        executive = make_executive(store, config, world, redundancy=args.redundancy, scheduling=args.scheduling,
+                                   uplink=receiver, auto_activate=args.auto_activate)
         failure = boot_failure(executive)
         if failure:  # onboard, SAFE with the fallback is right: keep flying, but say so at once
             print(f"flight: boot failed, flying SAFE on the fallback controller: {failure}",
@@ -308,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tm-port", type=port, default=10026, help="UDP port to send telemetry to (default 10026)")
     p.add_argument("--host", type=host, default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     p.add_argument("--cycles", type=bounded_int(0, 2**62), default=0, help="stop after this many minor frames (default: run until signalled)")
+    p.add_argument("--uplink-key", type=path_arg("file"), metavar="KEY.pub",
+                   help="receive signed model patches (needs --store): the ground's Ed25519 public key, as `ground "
+                   "keygen` writes it; file-transfer PDUs arrive on the telecommand port, APID 0x0C9")
+    p.add_argument("--spacecraft", type=bounded_int(0, 2**32 - 1), default=1, help="this spacecraft's id: patches for another are refused (default 1)")
+    p.add_argument("--auto-activate", action="store_true",
+                   help="switch to a verified patch at once (default: wait for ACTIVATE_SLOT)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="re-run a recording and reproduce its voted outputs and digest",

@@ -2,11 +2,13 @@
 
 The world is driven as fast as it computes (one `step` per minor frame of logical time); a paced,
 real-time loop is `flight serve`. Telecommands may be injected at given cycles (tests, replay).
+The mission outcomes counted come from the world: it declares `outcomes` (the names, in report
+order) and `success_outcome`; a world that declares none is counted as the lander.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -26,9 +28,8 @@ class FlightSummary:
     redundancy: str
     scheduling: str
     episodes: int
-    landed: int
-    crashed: int
-    timed_out: int
+    outcomes: dict[str, int]  # mission outcome -> episodes, keys as the world declares them
+    success: int  # episodes that ended in the world's success outcome
     returns_ge_200: int
     mean_return: float
     cycles: int
@@ -57,8 +58,29 @@ class FlightSummary:
     events: list[str] = field(default_factory=list)
     per_episode: list[dict[str, Any]] = field(default_factory=list)
 
+    def __getattr__(self, name: str) -> int:
+        """An outcome count read by name (summary.landed, summary.pointed)."""
+        outcomes = self.__dict__.get("outcomes") or {}
+        if name in outcomes:
+            return outcomes[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Flat: each outcome count is a top-level key beside `episodes` and `success`."""
+        d = asdict(self)
+        out: dict[str, Any] = {}
+        for key, value in d.items():
+            if key == "outcomes":
+                out.update(value)
+            else:
+                out[key] = value
+        return out
+
+
+# Worlds written before outcomes were declared are landers.
+DEFAULT_OUTCOMES = ("landed", "crashed", "timed_out")
+DEFAULT_SUCCESS = "landed"
+_EPISODE_KEYS = ("seed", "outcome", "episode_return", "steps")
 
 
 def make_executive(
@@ -69,6 +91,8 @@ def make_executive(
     redundancy: str | None = None,
     scheduling: str | None = None,
     recorder: Any = None,
+    uplink: Any = None,
+    auto_activate: bool = False,
 ) -> Executive:
     """An executive wired to a world: voted outputs become commands, the fallback is the world's.
     A model that does not fit the world (its inputs and outputs against what the world feeds and
@@ -82,6 +106,8 @@ def make_executive(
         redundancy=redundancy,
         scheduling=scheduling,
         recorder=recorder,
+        uplink=uplink,
+        auto_activate=auto_activate,
     )
     if executive.stack is not None:
         try:
@@ -92,9 +118,20 @@ def make_executive(
     return executive
 
 
-def summarize(executive: Executive, outcomes: list, episodes: int) -> FlightSummary:
+def _episode_record(o: Any) -> dict[str, Any]:
+    record = {"seed": o.seed, "outcome": o.outcome, "return": round(float(o.episode_return), 3), "steps": o.steps}
+    if is_dataclass(o):  # whatever else the world measured (final pointing error, ...)
+        record.update({f.name: getattr(o, f.name) for f in fields(o) if f.name not in _EPISODE_KEYS})
+    return record
+
+
+def summarize(executive: Executive, outcomes: list, episodes: int,
+              outcome_keys: Sequence[str] = DEFAULT_OUTCOMES, success_outcome: str = DEFAULT_SUCCESS) -> FlightSummary:
     """The flight's summary; every counter is taken by name from the executive's statistics."""
     stats = executive.statistics()
+    counts = {key: 0 for key in outcome_keys}
+    for o in outcomes:
+        counts[o.outcome] = counts.get(o.outcome, 0) + 1
     returns = [o.episode_return for o in outcomes]
     stack = executive.stack
     engine = stack.engine if stack is not None else None
@@ -104,9 +141,8 @@ def summarize(executive: Executive, outcomes: list, episodes: int) -> FlightSumm
         redundancy=executive.redundancy.value,
         scheduling=engine.scheduling.value if engine is not None else executive.scheduling.value,
         episodes=episodes,
-        landed=sum(o.outcome == "landed" for o in outcomes),
-        crashed=sum(o.outcome == "crashed" for o in outcomes),
-        timed_out=sum(o.outcome == "timed_out" for o in outcomes),
+        outcomes=counts,
+        success=sum(o.outcome == success_outcome for o in outcomes),
         returns_ge_200=sum(r >= 200 for r in returns),
         mean_return=float(np.mean(returns)) if returns else 0.0,
         cycles=executive.cycle,
@@ -115,10 +151,7 @@ def summarize(executive: Executive, outcomes: list, episodes: int) -> FlightSumm
         crc32c_hardware=stack.boot.crc32c_hardware if stack is not None else False,
         telemetry_sha256=executive.digest.hexdigest(),
         events=[str(e) for e in executive.events],
-        per_episode=[
-            {"seed": o.seed, "outcome": o.outcome, "return": round(float(o.episode_return), 3), "steps": o.steps}
-            for o in outcomes
-        ],
+        per_episode=[_episode_record(o) for o in outcomes],
         **counters,
     )
 
@@ -147,4 +180,5 @@ def fly(
         if on_episode is not None:
             on_episode(outcomes[-1])
     executive.flush_telemetry()
-    return summarize(executive, outcomes, episodes)
+    return summarize(executive, outcomes, episodes, getattr(world, "outcomes", DEFAULT_OUTCOMES),
+                     getattr(world, "success_outcome", DEFAULT_SUCCESS))

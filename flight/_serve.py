@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections import deque
 import time
 from typing import Any, Callable
 
@@ -40,20 +41,31 @@ def serve(
     Signal handlers are installed only when called from the main thread."""
     stop = stop or threading.Event()
     period = executive.schedule.minor_frame_s
-    replies: dict[bytes, Any] = {}
+    # Senders of telecommands still owed a final report, by request id, oldest first: every
+    # telecommand that arrives gets exactly one final report (completed, failed or rejected), so
+    # each final report takes the oldest sender of its id off the list (ids may repeat in a flood).
+    replies: dict[bytes, deque[Any]] = {}
     previous: dict[int, Any] = {}
 
+    uplink_peer: list[Any] = [None]  # where the last uplink (file-transfer) packet came from
+
     def transmit() -> None:
+        outbox = executive.uplink_component.outbox
+        while outbox:  # CFDP replies go back to the ground station sending the patch
+            packet = outbox.popleft()
+            if uplink_peer[0] is not None:
+                link.reply(packet, uplink_peer[0])
         while executive.outbox:
             packet = executive.outbox.popleft()
             link.send(packet)
             report = verification_of(packet)
-            if report is not None:
+            if report is not None and report[0] in replies:
                 rid, final = report
-                address = replies.get(rid)
-                if address is not None:
-                    link.reply(packet, address)
-                    if final:
+                waiting = replies[rid]
+                link.reply(packet, waiting[0])
+                if final:
+                    waiting.popleft()
+                    if not waiting:
                         del replies[rid]
 
     try:
@@ -72,12 +84,13 @@ def serve(
             skipped = int(lateness // period) if lateness >= period else 0
             executive.note_lateness(lateness - skipped * period, skipped)
             next_start += (skipped + 1) * period
-            for packet, address in link.receive():
-                if address is not None:
-                    replies[bytes(packet[:4])] = address
-                    if len(replies) > 1024:  # senders that never get a final report: forget the oldest
-                        del replies[next(iter(replies))]
+            for packet, address in link.receive():  # every datagram waiting, each frame
+                if executive.commanding.routed(packet):
+                    uplink_peer[0] = address if address is not None else uplink_peer[0]
+                elif address is not None:
+                    replies.setdefault(bytes(packet[:4]).ljust(4, b"\x00"), deque()).append(address)
                 executive.uplink(packet)
+            executive.commanding.note_link(getattr(link, "kernel_drops", 0))
             result = executive.step([obs])
             obs, _reward, done = world.step(result.action)
             if done:

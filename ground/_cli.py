@@ -18,6 +18,7 @@ from ._monitor import monitor
 from flight._cli_args import OneLineParser, bounded_float, bounded_int, host, path_arg, port, seed
 
 from ._package import DEFAULT_MAX_BYTES, LEVELS, package_model
+from ._uplink_cli import add_parsers as add_uplink_parsers
 
 _ARG_WORDS = {
     CommandCode.SET_MODE: {m.name: m.value for m in Mode},
@@ -247,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=bounded_int(0, 2**62), default=0, help="stop after this many housekeeping records")
     p.add_argument("--duration", type=bounded_float(0.0, 1e9), default=0.0, help="stop after this many seconds")
     p.set_defaults(func=cmd_monitor)
+
+    add_uplink_parsers(sub)  # keygen, patch build|inspect, uplink
     return parser
 
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from flight import manifest_from_dict  # noqa: E402
 from ground import package_model  # noqa: E402
 
-COMMITTED = ("lander-discrete", "lander-continuous", "hazard-cnn")
+COMMITTED = ("lander-discrete", "lander-continuous", "hazard-cnn", "attitude-rw", "lander-discrete-ft")
 GENERATED_NOTES = ("optimization_level", "max_abs_diff_vs_plain_session", "not_live")
 
 

@@ -44,6 +44,8 @@ class LunarLanderWorld:
 
     observation_name: str = "obs"
     model_inputs = (((1, OBS_DIM), "float32"),)  # what the model is fed: one batch-1 frame
+    outcomes: tuple[str, ...] = ("landed", "crashed", "timed_out")
+    success_outcome: str = "landed"
 
     def __init__(self, continuous: bool = False) -> None:
         self.continuous = bool(continuous)

@@ -34,6 +34,18 @@ FREE_TEXT = {
     ("ground", "package", "name"): "the model's name: any text is a name",
     ("ground", "package", "version"): "the model's version: any text is a version",
 }
+# Arguments of ground/_uplink_cli.py (the uplink helper's module, not edited here): they check their
+# values when used, with a one-line refusal, but declare no limits or path kinds yet. Their bad
+# values are not walked; each entry must stay truly undeclared (a stale one fails the test), so the
+# list only shrinks. To do: give them types from flight/_cli_args.py and delete this list.
+NOT_YET_DECLARED = {
+    ("ground", "keygen", "output"), ("ground", "patch build", "base"), ("ground", "patch build", "new"),
+    ("ground", "patch build", "key"), ("ground", "patch build", "seq"), ("ground", "patch build", "spacecraft"),
+    ("ground", "patch build", "output"), ("ground", "patch inspect", "patch"), ("ground", "patch inspect", "pub"),
+    ("ground", "uplink", "patch"), ("ground", "uplink", "tc_port"), ("ground", "uplink", "host"),
+    ("ground", "uplink", "link"), ("ground", "uplink", "seed"), ("ground", "uplink", "timeout"),
+    ("ground", "uplink", "ack_interval"), ("ground", "uplink", "transaction"),
+}
 # Arguments checked when they are used (a refusal, exit 1), with a bad value and the rest of a
 # command line that gets that far without running anything long.
 CHECKED_AT_USE = {
@@ -58,10 +70,15 @@ class Case:
         return f"{self.program} {' '.join(self.argv)}  [{self.why}]"
 
 
-def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every leaf subcommand by its words ('fly', 'patch build'), nested ones included."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
+            found = {}
+            for name, sub in action.choices.items():
+                words = f"{prefix} {name}".strip()
+                found.update(subcommands(sub, words) or {words: sub})
+            return found
     return {}
 
 
@@ -116,25 +133,28 @@ def walk(tmp: Path) -> list[Case]:
         cases.append(Case(program, (), 2, "no subcommand"))
         cases.append(Case(program, ("no-such-subcommand",), 2, "unknown subcommand"))
         for name, sub in subcommands(parser).items():
-            cases.append(Case(program, (name, "--no-such-option"), 2, "unknown option"))
+            words = name.split()
+            cases.append(Case(program, (*words, "--no-such-option"), 2, "unknown option"))
             for action in arguments(sub):
                 if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-                    cases.append(Case(program, (name, f"{action.option_strings[-1]}=yes"), 2, "a flag given a value"))
+                    cases.append(Case(program, (*words, f"{action.option_strings[-1]}=yes"), 2, "a flag given a value"))
                     continue
                 key = (program, name, action.dest)
+                if key in NOT_YET_DECLARED:
+                    continue
                 if key in CHECKED_AT_USE:
                     value, rest, code = CHECKED_AT_USE[key]
-                    argv = [name, *(r.format(tmp=tmp) for r in rest), *spell(action, value)]
+                    argv = [*words, *(r.format(tmp=tmp) for r in rest), *spell(action, value)]
                     cases.append(Case(program, tuple(argv), code, f"{action.dest}: checked at use"))
                     continue
                 for value, code, why in bad_values(action, tmp):
                     rest = AT_USE_REST.get(name, []) if code == 1 else []
                     if action.option_strings:
-                        argv = [name, *spell(action, value), *rest]
+                        argv = [*words, *spell(action, value), *rest]
                     elif code == 2 and value.startswith("-"):
-                        argv = [name, "--", value]
+                        argv = [*words, "--", value]
                     else:
-                        argv = [name, value, *rest]
+                        argv = [*words, value, *rest]
                     cases.append(Case(program, tuple(argv), code, f"{action.dest}: {why}"))
     return cases
 
@@ -149,10 +169,12 @@ def undeclared(program: str, name: str, action: argparse.Action) -> bool:
 
 
 def test_every_argument_declares_what_is_valid():
-    missing = [f"{program} {name} {a.option_strings[-1] if a.option_strings else a.dest}"
-               for program, module in PROGRAMS.items()
-               for name, sub in subcommands(module.build_parser()).items()
-               for a in arguments(sub) if undeclared(program, name, a)]
+    found = {(program, name, a.dest)
+             for program, module in PROGRAMS.items()
+             for name, sub in subcommands(module.build_parser()).items()
+             for a in arguments(sub) if undeclared(program, name, a)}
+    assert sorted(NOT_YET_DECLARED - found) == [], "declared now: delete them from NOT_YET_DECLARED"
+    missing = sorted(found - NOT_YET_DECLARED)
     assert missing == [], ("arguments with nothing to check a value against (give them a type from "
                            f"flight/_cli_args.py, or list them in FREE_TEXT with the reason): {missing}")
 
@@ -192,7 +214,7 @@ def test_every_bad_value_of_every_argument_is_one_line_and_the_right_exit(playgr
 
 
 def test_the_walk_reaches_every_subcommand(playground):
-    walked = {(c.program, c.argv[0]) for c in walk(playground) if c.argv}
+    walked = {(c.program, " ".join(c.argv[:len(c.argv) - 1])) for c in walk(playground) if c.why == "unknown option"}
     for program, module in PROGRAMS.items():
         for name in subcommands(module.build_parser()):
             assert (program, name) in walked

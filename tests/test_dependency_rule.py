@@ -14,6 +14,7 @@ FLIGHT_FILES = sorted((ROOT / "flight").rglob("*.py"))
 # DESIGN.md, "Layout and the one dependency rule": what flight may import.
 ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "onnx", "crc32c", "crcmod", "yaml", "spacepackets", "cfdp",
                        "cryptography"}
+ALLOWED_THIRD_PARTY |= {"cfdppy", "zstandard"}  # uplink: cfdp-py's import name; zstd for patch bodies
 # The command-line front end runs on the operator's terminal, not in the onboard loop: it alone may
 # draw tables and progress bars with rich. Nothing onboard imports it.
 CLI_ONLY = {"_cli.py": {"rich"}}
@@ -150,3 +151,31 @@ def test_importing_a_layer_loads_none_of_the_layers_above_it(layer):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stderr
+
+
+# --- fault_injection (issue 8): flight and sim only, never ground -------------------------------
+
+FAULT_INJECTION_FILES = sorted((ROOT / "fault_injection").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", FAULT_INJECTION_FILES, ids=lambda p: p.name)
+def test_fault_injection_module_imports_no_ground(path):
+    tree = ast.parse(path.read_text(), str(path))
+    bad = [(line, mod) for line, mod in imported_modules(tree, "fault_injection") if mod.split(".")[0] == "ground"]
+    assert bad == [], f"{path.name} imports ground at {bad}"
+# --- uplink (issue 9) ----------------------------------------------------------------------------
+UPLINK_FILES = sorted((ROOT / "flight" / "uplink").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", UPLINK_FILES, ids=lambda p: p.name)
+def test_the_uplink_never_imports_the_executive(path):
+    """flight.uplink is a component the executive wires in: it may use storage, comms and the
+    engine's replica, never the executive itself (or a cycle appears)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bad = [(line, mod) for line, mod in imported_modules(tree, "flight.uplink")
+           if mod.startswith("flight.executive") or mod in ("flight._fly", "flight._serve", "flight._cli")]
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_the_uplink_rule_sees_the_uplink_files():
+    assert len(UPLINK_FILES) >= 6

@@ -30,3 +30,13 @@ def test_ground_exports_what_all_claims():
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     assert public == set(ground.__all__)
+
+
+def test_fault_injection_exports_what_all_claims():
+    import fault_injection
+
+    public = {
+        name for name, value in vars(fault_injection).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(fault_injection.__all__)

@@ -29,6 +29,7 @@ Telemetry (same APID; the 8-byte PUS time field carries the cycle counter, never
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from dataclasses import dataclass, field, fields
 
@@ -325,16 +326,29 @@ class Housekeeping:
         U32, "per replica: minor frames since its image was last fully verified", per_replica=True)
     events: int = _hk(U32, "events sent")
     events_suppressed: int = _hk(U32, "events the per-id filter held back (a burst)")
-    active_record_faults: int = _hk(U32, "reads of a corrupt or missing `active` record (A assumed)")
+    active_record_faults: int = _hk(U32, "reads of a corrupt `active` record (A assumed)")
+    disagreements_verified: int = _hk(U32, "votes short of unanimous whose images were CRC-checked")
+    images_failed_verification: int = _hk(U32, "replica images those checks found corrupted")
+    tc_kernel_drops: int = _hk(U32, "telecommand datagrams the kernel dropped (receive buffer full)")
+    uplink_pdus: int = _hk(U32, "file-transfer PDUs received on the uplink APID")
+    uplink_files: int = _hk(U32, "patches received whole")
+    uplink_refusals: int = _hk(U32, "patches refused (quarantined, nothing staged)")
+    uplink_state: int = _hk(U8, "0 idle, 1 verifying, 2 staged, 3 refused")
+    uplink_staged_slot: int = _hk(U8, "slot holding a verified patch: 0 A, 1 B, 255 none")
+    uplink_highest_sequence: int = _hk(U32, "highest patch sequence accepted (2^32-1: record corrupt)")
 
     def pack(self) -> bytes:
-        out = []
+        values: list[int] = []
+        replicas = 0
         for f in HOUSEKEEPING_FIELDS:
             value = getattr(self, f.name)
-            values = value if f.per_replica else (value,)
             top = _TYPE_MAX[f.type]
-            out.append(struct.pack(f">{len(values)}{f.type}", *(min(max(int(v), 0), top) for v in values)))
-        return b"".join(out)
+            if f.per_replica:
+                replicas = len(value)
+                values.extend(min(max(int(v), 0), top) for v in value)
+            else:
+                values.append(min(max(int(value), 0), top))
+        return _hk_struct(replicas).pack(*values)
 
     @classmethod
     def unpack(cls, data: bytes) -> "Housekeeping":
@@ -351,6 +365,12 @@ class Housekeeping:
             pos += n * (f.bits // 8)
             values[f.name] = tuple(got) if f.per_replica else got[0]
         return cls(**values)
+
+
+@functools.lru_cache(maxsize=16)
+def _hk_struct(replicas: int) -> struct.Struct:
+    """The wire layout for a replica count, built once."""
+    return struct.Struct(">" + "".join(f.type * (replicas if f.per_replica else 1) for f in HOUSEKEEPING_FIELDS))
 
 
 HOUSEKEEPING_FIELDS: tuple[HkField, ...] = tuple(

@@ -43,7 +43,8 @@ Handler = Callable[[Command, Callable[[str], None]], "str | None"]
 class CommandingStatistics:
     cmd_accepted: int
     cmd_rejected: int
-    tc_queue_depth: int
+    tc_queue_depth: int  # not in housekeeping: when a command arrives is not part of a replay
+    tc_kernel_drops: int  # datagrams the link's kernel buffer dropped before they could be read
 
 
 class Commanding:
@@ -57,9 +58,16 @@ class Commanding:
 
     def reset_statistics(self) -> None:
         self.accepted = self.rejected = 0
+        self._drops_at_reset = getattr(self, "_kernel_drops", 0)
+        self._kernel_drops = self._drops_at_reset
 
     def statistics(self) -> CommandingStatistics:
-        return CommandingStatistics(self.accepted, self.rejected, len(self.queue))
+        return CommandingStatistics(self.accepted, self.rejected, len(self.queue),
+                                    self._kernel_drops - self._drops_at_reset)
+
+    def note_link(self, kernel_drops: int) -> None:
+        """The link's cumulative count of datagrams the kernel dropped (reported once per frame)."""
+        self._kernel_drops = kernel_drops
 
     def register(self, handlers: dict[CommandCode, Handler]) -> None:
         self.handlers.update(handlers)
@@ -70,14 +78,16 @@ class Commanding:
             raise ExecutiveInternalError("the telecommand APID cannot be rerouted")
         self.routes[apid] = sink
 
+    def routed(self, packet: bytes) -> bool:
+        """True when the packet belongs to another stream (its APID has a sink)."""
+        return len(packet) >= 2 and (((packet[0] & 0x07) << 8) | packet[1]) in self.routes
+
     def uplink(self, packet: bytes) -> None:
         """A packet arrived. Telecommands wait for a comm slot; a full queue refuses at once."""
         packet = bytes(packet)
-        if len(packet) >= 2:
-            sink = self.routes.get(((packet[0] & 0x07) << 8) | packet[1])
-            if sink is not None:
-                sink(packet)
-                return
+        if self.routed(packet):
+            self.routes[((packet[0] & 0x07) << 8) | packet[1]](packet)
+            return
         if len(self.queue) >= MAX_TC_QUEUE:
             self.reject(packet[:4].ljust(4, b"\x00"), RejectReason.QUEUE_FULL,
                         f"{MAX_TC_QUEUE} telecommands already waiting", TmType.REJECTED)

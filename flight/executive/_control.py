@@ -92,8 +92,12 @@ class Control:
         if late:
             self.telemetry.event(EventId.REPLICA_DEADLINE_ERR, f"{late} replica run(s) abandoned at the "
                                  f"{self.watchdog_ms:g} ms deadline")
+        repaired = {r.replica for r in result.repairs}
+        for r in result.repairs:
+            self.health.note_repaired(r.replica, (r.tensor, r.tensor_chunk))
         for rid in sorted(result.suspects):
-            self.health.note_suspect(rid)
+            if rid not in repaired:
+                self.health.note_suspect(rid)
             self.telemetry.event(EventId.VOTE_CORRECTED_LOW, f"replica {rid} outvoted")
         # The engine verified every image on the disagreement and repaired what failed, at once.
         self.scrubbing.report(result.repairs)

@@ -37,6 +37,11 @@ class EventId(enum.IntEnum):
     SLOT_ACTIVATED_INF = 52  # a commanded slot activation succeeded
     # 53 (SLOT_ACTIVATION_FAILED_ERR) is retired: a refused activation is one TC_REJECTED_ERR event
     ACTIVE_RECORD_CORRUPT_ERR = 54  # the store's `active` record was unreadable; slot A was assumed
+    UPLINK_FILE_RECEIVED_INF = 70  # a patch arrived whole (CFDP checksum good); verification starts
+    UPLINK_TRANSFER_FAILED_LOW = 71  # a transfer was cancelled or abandoned; the ground retries
+    UPLINK_PATCH_REFUSED_ERR = 72  # a patch failed a check: reason and detail; quarantined, nothing staged
+    UPLINK_PATCH_STAGED_INF = 73  # a verified patch's result sits in the inactive slot, ready to activate
+    UPLINK_STORE_RECOVERED_INF = 74  # an interrupted slot swap was undone or finished at start
     TC_ACCEPTED_DBG = 60  # a telecommand was accepted and executed
     TC_REJECTED_ERR = 61  # a telecommand was rejected; text has the reason
     COUNTERS_RESET_INF = 62  # RESET_COUNTERS executed

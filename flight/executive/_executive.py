@@ -10,8 +10,7 @@ does belongs to its component.
   health             Health       modes and the escalation ladder; ModelManager's boots advance
 
 Time: the cycle counter is the only clock decisions see. A finished boot is swapped in only at the
-cycle boundary, before anything of the next frame runs. Instruments are called at the hook points
-(cycle start, frame captured, cycle end; the engine and scrubber call theirs).
+cycle boundary. Instruments are called at cycle start, frame captured and cycle end.
 """
 
 from __future__ import annotations
@@ -38,6 +37,8 @@ from ._models import ModelManager
 from ._scrubbing import Scrubbing
 from ._telemetry import Telemetry
 from ._timing import Timing
+from ._uplink import Uplink
+from ..uplink._transport import UPLINK_APID
 
 PERCENTILES_EVERY_MAJOR_FRAMES = 10  # the timing report's percentiles refresh every 10th
 
@@ -63,9 +64,12 @@ class Executive:
         recorder: Any = None,
         clock: Callable[[], float] = time.perf_counter,
         stack: FlightStack | None = None,
+        uplink: Any = None,
+        auto_activate: bool = False,
     ):
         """Boots the store's active slot (else the other, else SAFE), or flies `stack`, already
-        booted from the active slot, without reading storage again."""
+        booted from the active slot, without reading storage again. `uplink`: an UplinkReceiver
+        over the same store, built before the executive (it finishes interrupted slot swaps)."""
         self.config, self.schedule = config, config.schedule
         self.redundancy = Redundancy(redundancy or config.engine.redundancy)
         self.scheduling = Scheduling(scheduling or config.engine.scheduling)
@@ -80,6 +84,9 @@ class Executive:
         self.control = Control(self.models, self.health, self.scrubbing, self.telemetry, actuate, fallback,
                                config.engine.watchdog_ms)
         self.commanding = Commanding(self.telemetry, recorder)
+        self.uplink_component = Uplink(uplink, self.telemetry, self.health, auto_activate)
+        if uplink is not None:
+            self.commanding.route(UPLINK_APID, self.uplink_component.accept)
         self.commanding.register({CommandCode.RESET_COUNTERS: self._cmd_reset_counters,
                                   **self.health.handlers(), **self.scrubbing.handlers()})
         self._background = {"scrub": self.scrubbing.step, "comm": self._comm, "health": self._health}
@@ -129,6 +136,7 @@ class Executive:
 
     def _comm(self) -> None:
         self.commanding.step()
+        self.uplink_component.step()
         self.telemetry.release()
 
     def _health(self) -> None:
@@ -141,7 +149,8 @@ class Executive:
         """Every component's counters by field name (what housekeeping and `flight fly` are built from)."""
         return merged([self.models.engine_totals(), self.scrubbing.statistics(), self.health.statistics(),
                        self.models.statistics(), self.commanding.statistics(), self.control.statistics(),
-                       self.telemetry.statistics(), self.timing.statistics()]) | {"cycle": self.cycle}
+                       self.telemetry.statistics(), self.timing.statistics(),
+                       self.uplink_component.statistics()]) | {"cycle": self.cycle}
 
     def housekeeping(self) -> Housekeeping:
         return housekeeping(self.statistics(), self.redundancy.replicas)

@@ -5,7 +5,8 @@ Modes change only through the `TRANSITIONS` table (`_modes.py`), the ladder's ru
 The model manager does the work (booting, rebuilding); health decides when, and hears back at a
 cycle boundary.
 
-  per replica: repeated suspects, or a chunk nobody can repair → rebuild it from storage, up to
+  per replica: repeated suspects (outvoted with a verified image, or the same chunk repaired again
+               and again: a stuck bit), or a chunk nobody can repair → rebuild it from storage, up to
                `rebuild_limit` times → quarantine it (NOMINAL → DEGRADED);
   per model:   repeated detected-unrecoverable results, or fewer than two replicas left → reload
                from the active slot → roll back to the other slot → SAFE; a model that flies
@@ -65,6 +66,7 @@ class Health:
         """Escalation state as after a fresh boot."""
         cycle = self.telemetry.cycle
         self.suspects: dict[int, deque[int]] = {}
+        self.repairs: dict[tuple[int, tuple[str, int]], deque[int]] = {}  # (replica, chunk) -> cycles
         self.rebuilds: dict[int, int] = {}
         self.unrecoverable: deque[int] = deque()
         self.rung = Rung.RELOAD
@@ -73,7 +75,19 @@ class Health:
     # --- inputs from the other components ---------------------------------------------------------
 
     def note_suspect(self, rid: int) -> None:
+        """The replica lost a vote although its image verified: its computation is suspect."""
         self.suspects.setdefault(rid, deque()).append(self.telemetry.cycle)
+
+    def note_repaired(self, rid: int, chunk: tuple[str, int]) -> None:
+        """The replica's image failed and was repaired: an upset, fixed. Independent upsets are
+        radiation, not a failing replica; only the same chunk failing again and again (a stuck bit)
+        counts as suspect."""
+        recent = self.repairs.setdefault((rid, chunk), deque())
+        recent.append(self.telemetry.cycle)
+        while recent and recent[0] <= self.telemetry.cycle - self.config.suspect_window:
+            recent.popleft()
+        if len(recent) > 1:
+            self.note_suspect(rid)
 
     def note_unrecoverable(self) -> None:
         self.unrecoverable.append(self.telemetry.cycle)
@@ -98,6 +112,7 @@ class Health:
     def restored(self, reason: str) -> None:
         """A freshly verified stack flies on every replica (the ladder's rung is the caller's)."""
         self.suspects.clear()
+        self.repairs.clear()
         self.unrecoverable.clear()
         self.rebuilds.clear()
         self.transition(Trigger.RESTORED, reason)

@@ -27,11 +27,13 @@ class TimingStatistics:
 class Timing:
     def __init__(self, tasks: tuple[str, ...], budgets_ms: dict[str, float]):
         self.tasks = tasks
+        # Plain Python lists, preallocated: this runs six times a frame, where a numpy scalar
+        # store costs several times a list store.
         self._row = {t: i for i, t in enumerate(tasks)}
-        self._budget_s = np.array([budgets_ms[t] / 1000.0 for t in tasks])
+        self._budget_s = {t: budgets_ms[t] / 1000.0 for t in tasks}
         self._lateness_row = len(tasks)
-        self._samples = np.zeros((len(tasks) + 1, RING))  # tasks, then frame-start lateness
-        self._count = np.zeros(len(tasks) + 1, dtype=np.int64)
+        self._samples = [[0.0] * RING for _ in range(len(tasks) + 1)]  # tasks, then frame-start lateness
+        self._count = [0] * (len(tasks) + 1)
         self._report_us: tuple[tuple[int, int, int], ...] | None = None
         self.reset_statistics()
 
@@ -44,15 +46,17 @@ class Timing:
 
     def task(self, name: str, seconds: float) -> None:
         row = self._row[name]
-        self._samples[row, self._count[row] % RING] = seconds
-        self._count[row] += 1
-        if seconds > self._budget_s[row]:
+        n = self._count[row]
+        self._samples[row][n % RING] = seconds
+        self._count[row] = n + 1
+        if seconds > self._budget_s[name]:
             self.overruns += 1
 
     def lateness(self, seconds: float, skipped: int = 0) -> None:
         row = self._lateness_row
-        self._samples[row, self._count[row] % RING] = seconds
-        self._count[row] += 1
+        n = self._count[row]
+        self._samples[row][n % RING] = seconds
+        self._count[row] = n + 1
         self.skipped_slots += skipped
 
     def report(self, refresh: bool = True) -> TimingReport:
@@ -67,6 +71,6 @@ class Timing:
         if n == 0:
             return (0, 0, 0)
         ranks = sorted({(n - 1) // 2, min(n - 1, int(np.ceil(0.99 * n)) - 1), n - 1})
-        part = np.partition(self._samples[row, :n], ranks)
+        part = np.partition(np.array(self._samples[row][:n]), ranks)
         p50, p99, top = part[(n - 1) // 2], part[min(n - 1, int(np.ceil(0.99 * n)) - 1)], part[n - 1]
         return (int(p50 * 1e6), int(p99 * 1e6), int(top * 1e6))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flight import EventId, Executive
+
+LANDER = Path(__file__).resolve().parents[2] / "models" / "lander-discrete"
 
 
 def step_until(executive: Executive, world, condition, limit: int = 1000) -> int:

@@ -10,7 +10,7 @@ from flight import CommandCode, EventId, Instrument, Mode, config_from_dict, enc
 from flight.executive._config import read_config_text
 
 from executive_helpers import event_texts, step_until
-from conftest import LANDER
+from executive_helpers import LANDER
 
 
 def small_boot_budget(budget: int):

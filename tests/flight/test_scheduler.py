@@ -6,7 +6,7 @@ import shutil
 
 from flight import Executive, Instrument, Mode, SlotStore, boot, fly, load_config, make_executive
 
-from conftest import LANDER
+from executive_helpers import LANDER
 
 
 class HookLog(Instrument):
