@@ -241,8 +241,9 @@ def cmd_fly(args: argparse.Namespace) -> int:
         d.pop("events")
         print(json.dumps(d))
     else:
-        print(f"{args.redundancy} under {env.name} x{env.acceleration:g}: landed {d['landed']}/{d['episodes']} "
-              f"crashed {d['crashed']} timed out {d['timed_out']}; upsets {radiation.upsets}, corrected votes "
+        outcomes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.outcomes.items())
+        print(f"{args.redundancy} under {env.name} x{env.acceleration:g}: {outcomes} of {d['episodes']}; "
+              f"upsets {radiation.upsets}, corrected votes "
               f"{d['votes_corrected']}, chunks repaired {d['chunks_repaired']}, unrecoverable {d['unrecoverable']}")
     return 0
 

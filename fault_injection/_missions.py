@@ -35,7 +35,7 @@ from flight import (
 
 from ._campaign import Experiment
 from ._models import FaultRecord, Hit, _pick_bit, apply_hits, image_buffers, tensors_of
-from ._tally import EXAMPLES_PER_OUTCOME, ModeTally, mode_redundancy
+from ._tally import EXAMPLES_PER_OUTCOME, MISSION_OUTCOMES, ModeTally, mode_redundancy
 
 
 def mission_config(mode: str, text: str = "") -> FlightConfig:
@@ -229,6 +229,10 @@ class MissionTrials:
     def _fly(self, mode: str, world: Any, radiation: Radiation | None, first_seed: int, count: int,
              state: StateUpset | None = None, record: bool = False) -> ModeTally:
         tally = ModeTally()
+        tally.outcome_names = tuple(getattr(world, "outcomes", MISSION_OUTCOMES))
+        tally.success = getattr(world, "success_outcome", tally.outcome_names[0])
+        for name in tally.outcome_names:
+            tally.mission[name] = 0
         outcomes: list[str] = []
         instruments = [i for i in (radiation, state) if i is not None]
         faulty = bool(instruments)
@@ -267,7 +271,7 @@ class MissionTrials:
                           for k in ("unrecoverable", "inputs_rejected", "chunks_unrepairable"))
                 corrected = sum(getattr(after, k) - getattr(before, k)
                                 for k in ("votes_corrected", "chunks_repaired", "replica_rebuilds"))
-                tally.mission[outcome] += 1
+                tally.mission[outcome] = tally.mission.get(outcome, 0) + 1
                 outcomes.append(outcome)
                 tally.mission["sdc_events"] += sdc_events
                 tally.mission["due_events"] += due

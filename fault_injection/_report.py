@@ -16,7 +16,7 @@ from flight import load_config, parse_config
 
 from ._runner import CampaignResult
 from ._stats import clopper_pearson_upper, poisson_rate_interval, wilson
-from ._tally import OUTCOMES, ModeTally
+from ._tally import MISSION_OUTCOMES, OUTCOMES, ModeTally
 
 SECONDS_PER_YEAR = 365.25 * 86_400
 
@@ -33,8 +33,12 @@ def mode_summary(t: ModeTally, exp) -> dict[str, Any]:
     d["targets"] = {tgt: {**c, "trials": sum(c.values())} for tgt, c in t.by_target.items()}
     if exp.kind == "mission":
         m = t.mission
-        d.update({k: m[k] for k in ("landed", "crashed", "timed_out", "sdc_events", "due_events", "upsets", "cycles")})
-        d["landed_rate_ci95"] = list(wilson(m["landed"], n)) if n else [0.0, 1.0]
+        names = t.outcome_names or MISSION_OUTCOMES
+        success = t.success or names[0]
+        d["mission_outcomes"] = list(names)  # the world's outcomes (the lander's: landed, crashed, timed_out)
+        d.update({k: m.get(k, 0) for k in (*names, "sdc_events", "due_events", "upsets", "cycles")})
+        d["success"] = m.get(success, 0)
+        d[f"{success}_rate_ci95"] = list(wilson(m.get(success, 0), n)) if n else [0.0, 1.0]
         if exp.environment is not None and m["cycles"]:
             # Exposure in environment time: the flown seconds times the acceleration factor.
             frame_s = (parse_config(exp.flight_config) if exp.flight_config else load_config(None)).schedule.minor_frame_s
@@ -77,9 +81,11 @@ def summarize(result: CampaignResult) -> dict[str, Any]:
 def contract_json(summary: dict[str, Any]) -> dict[str, Any]:
     """The `--json` object: the contract keys, without the per-bit tables and example records."""
     # Exactly the issue's contract per mode (the rest is in summary.json).
-    keep = ("trials", *OUTCOMES, "sdc_rate", "sdc_rate_ci95", "landed", "crashed", "timed_out")
-    def slim(modes):
-        return {m: {k: v for k, v in d.items() if k in keep} for m, d in modes.items()}
+    keep = ("trials", *OUTCOMES, "sdc_rate", "sdc_rate_ci95")
+
+    def slim(modes):  # plus each world's mission outcomes (landed/crashed/timed_out for the lander)
+        return {m: {k: v for k, v in d.items() if k in keep or k in d.get("mission_outcomes", ())}
+                for m, d in modes.items()}
     out: dict[str, Any] = {"campaign": summary["campaign"], "trials_per_second": summary["trials_per_second"]}
     if "modes" in summary:
         out["modes"] = slim(summary["modes"])
@@ -90,14 +96,19 @@ def contract_json(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _mission_names(modes: dict[str, dict]) -> list[str]:
+    return next(iter(modes.values()), {}).get("mission_outcomes", list(MISSION_OUTCOMES))
+
+
 def _table(modes: dict[str, dict], mission: bool) -> list[str]:
-    cols = ["mode", "trials", *OUTCOMES, "SDC rate [95% CI]"] + (["landed", "crashed", "timed out", "upsets"] if mission else [])
+    names = _mission_names(modes)
+    cols = ["mode", "trials", *OUTCOMES, "SDC rate [95% CI]"] + ([*(n.replace("_", " ") for n in names), "upsets"] if mission else [])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for m, d in modes.items():
         lo, hi = d["sdc_rate_ci95"]
         row = [m, str(d["trials"]), *(str(d[k]) for k in OUTCOMES), f"{d['sdc_rate']:.4%} [{lo:.4%}, {hi:.4%}]"]
         if mission:
-            row += [str(d["landed"]), str(d["crashed"]), str(d["timed_out"]), str(d["upsets"])]
+            row += [*(str(d[k]) for k in names), str(d["upsets"])]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -110,15 +121,16 @@ def text_table(summary: dict[str, Any]) -> str:
         lines.append(f"{name} ({e['kind']}, {e['fault']} on {', '.join(e['targets'])}"
                      + (f", {e['environment']} x{e['acceleration']:g}" if e["environment"] else "") + ")")
         head = f"  {'mode':10s} {'trials':>7s} " + " ".join(f"{k:>9s}" for k in OUTCOMES) + "  SDC rate [95% CI]"
+        names = _mission_names(e["modes"])
         if mission:
-            head += "           landed crashed timeout"
+            head += "         " + " ".join(f"{k[:9]:>9s}" for k in names)
         lines.append(head)
         for m, d in e["modes"].items():
             lo, hi = d["sdc_rate_ci95"]
             row = f"  {m:10s} {d['trials']:7d} " + " ".join(f"{d[k]:9d}" for k in OUTCOMES)
             row += f"  {d['sdc_rate']:7.3%} [{lo:.3%}, {hi:.3%}]"
             if mission:
-                row += f" {d['landed']:6d} {d['crashed']:7d} {d['timed_out']:7d}"
+                row += " " + " ".join(f"{d[k]:9d}" for k in names)
             lines.append(row)
     return "\n".join(lines)
 
@@ -183,7 +195,7 @@ def _plots(directory: Path, summary: dict[str, Any]) -> list[Path]:
         files.append(path)
         if e["kind"] == "mission":
             fig, ax = plt.subplots(figsize=(7, 3.5))
-            for k, outcome in enumerate(("landed", "crashed", "timed_out")):
+            for k, outcome in enumerate(_mission_names(modes)):
                 n = [modes[m]["trials"] for m in labels]
                 rates = [modes[m][outcome] / t if t else 0 for m, t in zip(labels, n)]
                 ci = [wilson(modes[m][outcome], t) if t else (0, 0) for m, t in zip(labels, n)]
@@ -193,7 +205,7 @@ def _plots(directory: Path, summary: dict[str, Any]) -> list[Path]:
             ax.set_xticks(range(len(labels)), labels)
             ax.set_ylabel("fraction of episodes (95% CI)")
             env = f" under {e['environment']} x{e['acceleration']:g}" if e["environment"] else ""
-            ax.set_title(f"{name}: lander outcomes{env}")
+            ax.set_title(f"{name}: mission outcomes{env}")
             ax.legend()
             fig.tight_layout()
             path = directory / f"{name}-landings.png"

@@ -13,7 +13,8 @@ from flight import Redundancy
 from ._models import FaultRecord
 
 OUTCOMES = ("masked", "corrected", "due", "sdc", "crash", "hang")
-MISSION_OUTCOMES = ("landed", "crashed", "timed_out")
+MISSION_OUTCOMES = ("landed", "crashed", "timed_out")  # the lander's; a world declares its own
+MISSION_COUNTERS = ("sdc_events", "due_events", "upsets", "cycles")
 EXAMPLES_PER_OUTCOME = 10
 
 
@@ -35,8 +36,9 @@ class ModeTally:
     """Counts for one mode over some trials; shards add up in shard order."""
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES + ("trials",), 0))
-    mission: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        MISSION_OUTCOMES + ("sdc_events", "due_events", "upsets", "cycles"), 0))
+    mission: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MISSION_COUNTERS, 0))
+    outcome_names: tuple[str, ...] = ()  # the world's mission outcomes, in report order
+    success: str = ""  # the world's success outcome
     by_bit: dict[int, list[int]] = field(default_factory=dict)  # bit -> [trials, sdc]
     by_tensor: dict[str, list[int]] = field(default_factory=dict)
     by_target: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -65,7 +67,9 @@ class ModeTally:
         for k, v in other.counts.items():
             self.counts[k] += v
         for k, v in other.mission.items():
-            self.mission[k] += v
+            self.mission[k] = self.mission.get(k, 0) + v
+        if other.outcome_names and not self.outcome_names:
+            self.outcome_names, self.success = other.outcome_names, other.success
         for src, dst in ((other.by_bit, self.by_bit), (other.by_tensor, self.by_tensor)):
             for k, (n, s) in src.items():
                 d = dst.setdefault(k, [0, 0])
@@ -83,7 +87,7 @@ class ModeTally:
         return {"counts": self.counts, "mission": self.mission,
                 "by_bit": {str(k): v for k, v in sorted(self.by_bit.items())},
                 "by_tensor": dict(sorted(self.by_tensor.items())), "by_target": self.by_target,
-                "examples": self.examples}
+                "examples": self.examples, "outcome_names": list(self.outcome_names), "success": self.success}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModeTally":
@@ -94,4 +98,5 @@ class ModeTally:
         t.by_tensor = {k: list(v) for k, v in d["by_tensor"].items()}
         t.by_target = {k: dict(v) for k, v in d["by_target"].items()}
         t.examples = {k: list(v) for k, v in d["examples"].items()}
+        t.outcome_names, t.success = tuple(d.get("outcome_names", ())), d.get("success", "")
         return t

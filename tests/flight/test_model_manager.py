@@ -101,3 +101,34 @@ def test_a_store_that_never_had_an_active_record_is_not_a_fault(lander_store, la
     executive.close()
     assert executive.housekeeping().active_record_faults == 0
     assert event_texts(executive, EventId.ACTIVE_RECORD_CORRUPT_ERR) == []
+
+
+class NoMajorityFrom(Instrument):
+    """From `start` on, replicas 0 and 1 compute different wrong outputs: a model that misbehaves."""
+
+    def __init__(self, start: int):
+        self.start, self.cycle = start, 0
+
+    def cycle_start(self, cycle, executive):
+        self.cycle = cycle
+
+    def after_replica(self, engine, replica, outputs):
+        if self.cycle >= self.start and replica.index in (0, 1):
+            outputs[0][...] += 1.0 + replica.index
+
+
+def test_a_new_model_that_misbehaves_after_activation_is_rolled_back_to_the_previous_slot(lander_store, lander_world):
+    shutil.copytree(LANDER, lander_store.root / "B")
+    misbehave = NoMajorityFrom(10_000)
+    executive = make_executive(lander_store, small_boot_budget(1 << 20), lander_world, [misbehave])
+    try:
+        executive.uplink(encode_command(CommandCode.ACTIVATE_SLOT, (1,), seq_count=1))
+        step_until(executive, lander_world, lambda: executive.slot == "B")
+        misbehave.start = executive.cycle + 1  # the new model starts failing its votes
+        step_until(executive, lander_world, lambda: executive.slot == "A" and executive.mode is Mode.NOMINAL,
+                   limit=2000)
+    finally:
+        executive.close()
+    assert lander_store.active() == "A"
+    assert any(t.startswith("rolled back to slot A: ") for t in event_texts(executive, EventId.MODEL_ROLLBACK_HI))
+    assert executive.housekeeping().rollbacks == 1
