@@ -20,6 +20,9 @@ from .storage._store import SlotStore
 from .storage._model import open_model
 from .engine._tmr import Redundancy, Scheduling
 from ._world import load_world
+from ._cli_args import OneLineParser, bounded_int, host, path_arg, port, seed
+from .executive._events import EventId
+from .executive._modes import Mode
 
 
 def _error(message: str, as_json: bool) -> int:
@@ -104,6 +107,26 @@ def _open_store(args: argparse.Namespace) -> SlotStore:
     return SlotStore.single(args.model)
 
 
+def _open_world(spec: str):
+    """The world registered as `spec`; a factory that fails is a one-line refusal, not a traceback
+    (`load_world` refuses names that are not registered and results that are not worlds)."""
+    try:
+        return load_world(spec)
+    except SeuguardError:
+        raise
+    except Exception as exc:  # the factory is foreign code: any failure of it is a refusal
+        raise SeuguardError(f"world {spec!r}: the factory failed ({exc.__class__.__name__}: {exc})") from None
+
+
+def boot_failure(executive) -> str:
+    """Why the executive is not flying a model after construction ('' when it is): the boot
+    failures it reported, or its mode."""
+    if executive.stack is not None and Mode(executive.mode) is not Mode.SAFE:
+        return ""
+    reasons = [e.text for e in executive.events if e.id is EventId.BOOT_FAILED_ERR]
+    return "; ".join(reasons) if reasons else f"no model flying (mode {Mode(executive.mode).name})"
+
+
 def _uplink_receiver(args: argparse.Namespace, store: SlotStore):
     """The model-patch receiver, when --uplink-key is given; None otherwise."""
     if args.uplink_key is None:
@@ -138,26 +161,27 @@ def _world_spec(args: argparse.Namespace, store: SlotStore) -> str:
                 continue
             if world:
                 return world
-    raise SeuguardError(f"no manifest names a world ({problems[0]}); pass --world NAME" if problems
+    raise SeuguardError(f"{problems[0]} (and no readable manifest names a world; pass --world NAME)" if problems
                         else "no manifest names a world; pass --world NAME")
 
 
 def cmd_fly(args: argparse.Namespace) -> int:
-    if args.episodes < 1:
-        return _error(f"--episodes must be >= 1, got {args.episodes}", args.json)
     executive = recorder = world = None
     try:
         store = _open_store(args)
         config_text, config_source = read_config_text(args.config)
         config = parse_config(config_text, config_source)
         world_spec = _world_spec(args, store)
-        world = load_world(world_spec)
+        world = _open_world(world_spec)
         if args.record is not None:
-            recorder = Recorder(args.record, recording_header(
+            recorder = _recorder(args.record, recording_header(
                 store, config_text, config_source, redundancy=args.redundancy, scheduling=args.scheduling,
                 seed=args.seed, episodes=args.episodes, world=world_spec))
         executive = make_executive(store, config, world, redundancy=args.redundancy,
                                    scheduling=args.scheduling, recorder=recorder)
+        failure = boot_failure(executive)
+        if failure:  # a batch run flies the model or fails; the fallback alone proves nothing
+            raise SeuguardError(f"the model did not boot: {failure}")
         show = not args.json and not args.quiet and sys.stderr.isatty()
         progress, advance = _progress(args.episodes, show)
         t0 = time.perf_counter()
@@ -176,17 +200,30 @@ def cmd_fly(args: argparse.Namespace) -> int:
             recorder.close()
         if world is not None:
             world.close()
+    never_flew = summary.cycles > 0 and summary.fallback_cycles >= summary.cycles
     if args.json:
         d = summary.to_dict()
         if not args.per_episode:
             d.pop("per_episode")
         if not args.events:
             d.pop("events")
+        if never_flew:
+            d.update(ok=False, error="the model never flew: the fallback controller flew every cycle")
         print(json.dumps(d))
     else:
         _table(summary)
         print(f"({elapsed:.1f} s wall)")
+    if never_flew:
+        print("flight: error: the model never flew: the fallback controller flew every cycle", file=sys.stderr)
+        return 1
     return 0
+
+
+def _recorder(path: Path, header: dict) -> Recorder:
+    try:
+        return Recorder(path, header)
+    except OSError as exc:
+        raise SeuguardError(f"{path}: cannot record ({exc.strerror or exc.__class__.__name__})") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -194,14 +231,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         store = _open_store(args)
         config = load_config(args.config)
-        world = load_world(_world_spec(args, store))
+        world = _open_world(_world_spec(args, store))
         try:
             link = UdpLink(args.host, args.tc_port, args.tm_port)
-        except OSError as exc:
-            raise SeuguardError(f"cannot listen on {args.host}:{args.tc_port} ({exc.strerror})") from None
+        except (OSError, OverflowError) as exc:
+            raise SeuguardError(f"cannot listen on {args.host}:{args.tc_port} "
+                                f"({getattr(exc, 'strerror', None) or exc})") from None
         receiver = _uplink_receiver(args, store)  # before booting: it finishes interrupted slot swaps
         executive = make_executive(store, config, world, redundancy=args.redundancy, scheduling=args.scheduling,
                                    uplink=receiver, auto_activate=args.auto_activate)
+        failure = boot_failure(executive)
+        if failure:  # onboard, SAFE with the fallback is right: keep flying, but say so at once
+            print(f"flight: boot failed, flying SAFE on the fallback controller: {failure}",
+                  file=sys.stderr, flush=True)
         print(f"flight: serving {executive.stack.boot.model if executive.stack else '(SAFE, no model)'} "
               f"at {config.schedule.minor_frame_hz:g} Hz; telecommands on {args.host}:{args.tc_port}, "
               f"telemetry to {args.host}:{args.tm_port}", file=sys.stderr, flush=True)
@@ -225,6 +267,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         summary = replay(args.log)
     except SeuguardError as exc:
         return _error(str(exc), args.json)
+    except OSError as exc:  # the recorded model store was moved or deleted since the recording
+        return _error(f"{args.log}: the recorded model store is unreadable "
+                      f"({exc.filename or ''}: {exc.strerror or exc.__class__.__name__})", args.json)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -235,10 +280,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _add_vehicle_flags(p: argparse.ArgumentParser) -> None:
     """What fly and serve share: where the models are, the configuration, redundancy, the world."""
-    p.add_argument("--model", type=Path, help="model folder (flown from slot A of a read-only store)")
-    p.add_argument("--store", type=Path, help="model store folder with slots A/ and B/ and the active record")
-    p.add_argument("--config", type=Path, help="flight configuration YAML (default: the packaged one)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i")
+    p.add_argument("--model", type=path_arg("model_dir"), help="model folder (flown from slot A of a read-only store)")
+    p.add_argument("--store", type=path_arg("dir"), help="model store folder with slots A/ and B/ and the active record")
+    p.add_argument("--config", type=path_arg("file"), help="flight configuration YAML (default: the packaged one)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the first episode; episode i uses seed+i")
     p.add_argument("--redundancy", choices=[r.value for r in Redundancy],
                    help="tmr (2-of-3 vote), duplex (detect only) or simplex (default: the configuration's, tmr)")
     p.add_argument("--scheduling", choices=[s.value for s in Scheduling],
@@ -247,7 +292,7 @@ def _add_vehicle_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="flight",
         description="seuguard onboard software: triple-modular-redundant ONNX inference over "
         "CRC-checked, scrubbed weights.",
@@ -259,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "every tensor's and chunk's CRC-32C, and the golden vectors, computed under the "
                        "flight configuration and compared bit for bit. Exit 0 with a summary, or 1 with "
                        "one line naming the file, or tensor and chunk, that failed.")
-    p.add_argument("model_dir", type=Path, help="model folder (model.onnx, manifest.yaml, golden.npz)")
+    p.add_argument("model_dir", type=path_arg("model_dir"), help="model folder (model.onnx, manifest.yaml, golden.npz)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_verify)
 
@@ -268,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "N seeded episodes of its world (LunarLander for the lander models) with the "
                        "redundant engine and the scrubber in the loop.")
     _add_vehicle_flags(p)
-    p.add_argument("--record", type=Path, metavar="LOG", help="record every input frame and telecommand to LOG")
-    p.add_argument("--episodes", type=int, default=5, help="episodes to fly (default 5)")
+    p.add_argument("--record", type=path_arg("new_file"), metavar="LOG", help="record every input frame and telecommand to LOG")
+    p.add_argument("--episodes", type=bounded_int(1, 1_000_000), default=5, help="episodes to fly (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-episode", action="store_true", help="with --json, include each episode")
     p.add_argument("--events", action="store_true", help="with --json, include the event log")
@@ -281,14 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "PUS telecommands on --tc-port and send CCSDS telemetry to --tm-port, both on loopback. "
                        "Stops cleanly on SIGTERM or SIGINT after sending every queued packet.")
     _add_vehicle_flags(p)
-    p.add_argument("--tc-port", type=int, default=10025, help="UDP port to take telecommands on (default 10025)")
-    p.add_argument("--tm-port", type=int, default=10026, help="UDP port to send telemetry to (default 10026)")
-    p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    p.add_argument("--cycles", type=int, default=0, help="stop after this many minor frames (default: run until signalled)")
-    p.add_argument("--uplink-key", type=Path, metavar="KEY.pub",
+    p.add_argument("--tc-port", type=port, default=10025, help="UDP port to take telecommands on (default 10025)")
+    p.add_argument("--tm-port", type=port, default=10026, help="UDP port to send telemetry to (default 10026)")
+    p.add_argument("--host", type=host, default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    p.add_argument("--cycles", type=bounded_int(0, 2**62), default=0, help="stop after this many minor frames (default: run until signalled)")
+    p.add_argument("--uplink-key", type=path_arg("file"), metavar="KEY.pub",
                    help="receive signed model patches (needs --store): the ground's Ed25519 public key, as `ground "
                    "keygen` writes it; file-transfer PDUs arrive on the telecommand port, APID 0x0C9")
-    p.add_argument("--spacecraft", type=int, default=1, help="this spacecraft's id: patches for another are refused (default 1)")
+    p.add_argument("--spacecraft", type=bounded_int(0, 2**32 - 1), default=1, help="this spacecraft's id: patches for another are refused (default 1)")
     p.add_argument("--auto-activate", action="store_true",
                    help="switch to a verified patch at once (default: wait for ACTIVATE_SLOT)")
     p.set_defaults(func=cmd_serve)
@@ -298,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "executive (same model store and configuration, no world) and print the telemetry "
                        "sha256, which equals the recorded flight's. The model store must hold the same "
                        "models as when it was recorded.")
-    p.add_argument("log", type=Path, help="recording file")
+    p.add_argument("log", type=path_arg("file"), help="recording file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_replay)
     return parser
@@ -311,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("flight: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # storage refused something no command anticipated: still one line
+        print(f"flight: error: {exc.filename or ''}: {exc.strerror or exc.__class__.__name__}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

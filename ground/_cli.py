@@ -15,7 +15,9 @@ from flight.storage import SLOTS
 
 from ._link import GroundLink, send_command
 from ._monitor import monitor
-from ._package import LEVELS, package_model
+from flight._cli_args import OneLineParser, bounded_float, bounded_int, host, path_arg, port, seed
+
+from ._package import DEFAULT_MAX_BYTES, LEVELS, package_model
 from ._uplink_cli import add_parsers as add_uplink_parsers
 
 _ARG_WORDS = {
@@ -152,6 +154,7 @@ def cmd_package(args: argparse.Namespace) -> int:
             output_ranges=dict(args.output_range or []),
             world=args.world,
             notes=notes,
+            max_bytes=args.max_bytes,
         )
     except SeuguardError as exc:
         if args.json:
@@ -184,7 +187,7 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ground", description="seuguard ground tools.")
+    parser = OneLineParser(prog="ground", description="seuguard ground tools.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser(
         "package",
@@ -193,29 +196,34 @@ def build_parser() -> argparse.ArgumentParser:
         "the graph that flies), prove which weights are live under the flight configuration, compute "
         "the golden outputs and reference CRCs, and write a model folder that `flight verify` accepts.",
     )
-    p.add_argument("model", type=Path, help="source ONNX file")
-    p.add_argument("-o", "--output", type=Path, required=True, help="model folder to write (replaced)")
+    p.add_argument("model", type=path_arg("file"), help="source ONNX file")
+    p.add_argument("-o", "--output", type=path_arg("out_dir"), required=True,
+                   help="model folder to write: a new or empty folder, or a model folder `ground package` wrote "
+                   "(replaced as a whole); anything else is refused")
     p.add_argument("--name", help="model name (default: the file's stem)")
     p.add_argument("--version", default="1.0.0", help="model version (default 1.0.0)")
-    p.add_argument("--sequence", type=int, default=1, help="uplink sequence number (default 1)")
+    p.add_argument("--sequence", type=bounded_int(0, 2**63 - 1), default=1, help="uplink sequence number (default 1)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--golden-inputs", type=Path, help=".npz with one array per input, shape [N, *input shape]")
-    g.add_argument("--golden", type=int, default=16, help="number of seeded random golden inputs (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random golden inputs (default 0)")
+    g.add_argument("--golden-inputs", type=path_arg("file"), help=".npz with one array per input, shape [N, *input shape]")
+    g.add_argument("--golden", type=bounded_int(1, 100_000), default=16, help="number of seeded random golden inputs (default 16)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for random golden inputs (default 0)")
     p.add_argument("--level", choices=sorted(LEVELS), default="extended", help="offline optimization level")
-    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="scrub chunk bytes (default 65536)")
+    p.add_argument("--chunk-size", type=bounded_int(64, 1 << 30), default=DEFAULT_CHUNK_SIZE, help="scrub chunk bytes (default 65536)")
     p.add_argument("--input-range", type=_range, action="append", metavar="NAME=LO,HI", help="valid input range")
     p.add_argument("--output-range", type=_range, action="append", metavar="NAME=LO,HI",
                    help="valid output range: outside it an output is never emitted as valid")
     p.add_argument("--world", help="registered name of the world this model flies in (e.g. lunar-lander)")
-    p.add_argument("--notes", help="JSON file of notes to record in the manifest (e.g. measured accuracy)")
+    p.add_argument("--max-bytes", type=bounded_int(1, 1 << 50), default=DEFAULT_MAX_BYTES,
+                   help=f"refuse source models larger than this (default {DEFAULT_MAX_BYTES // 2**30} GiB: packaging "
+                   "holds a few copies of the weights at its peak)")
+    p.add_argument("--notes", type=path_arg("file"), help="JSON file of notes to record in the manifest (e.g. measured accuracy)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_package)
 
     def link_flags(p, tm_help="UDP port telemetry arrives on (default 10026)"):
-        p.add_argument("--tc-port", type=int, default=10025, help="flight's telecommand UDP port (default 10025)")
-        p.add_argument("--tm-port", type=int, default=10026, help=tm_help)
-        p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+        p.add_argument("--tc-port", type=port, default=10025, help="flight's telecommand UDP port (default 10025)")
+        p.add_argument("--tm-port", type=port, default=10026, help=tm_help)
+        p.add_argument("--host", type=host, default="127.0.0.1", help="loopback address (default 127.0.0.1)")
 
     p = sub.add_parser("command", help="send one telecommand and print its acknowledgement",
                        description="Send one PUS telecommand to `flight serve` and wait for its verification "
@@ -226,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", help="command arguments")
     link_flags(p, "the flight's telemetry port (default 10026); a command does not bind it: its "
                   "reports come back to the port it sent from, so a running monitor keeps the stream")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reports (default 5)")
-    p.add_argument("--seq", type=int, help="packet sequence count (default: derived from the clock)")
+    p.add_argument("--timeout", type=bounded_float(0.0, 86_400.0), default=5.0, help="seconds to wait for the reports (default 5)")
+    p.add_argument("--seq", type=bounded_int(0, 0x3FFF), help="packet sequence count (default: derived from the clock)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_command)
 
@@ -235,10 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Receive telemetry from `flight serve`: housekeeping in a live terminal table, "
                        "the timing report and recent events below it.")
     link_flags(p)
-    p.add_argument("--json-lines", metavar="FILE", help="append each housekeeping record and event as a JSON line ('-': stdout)")
+    p.add_argument("--json-lines", type=path_arg("new_file", allow_dash=True), metavar="FILE", help="append each housekeeping record and event as a JSON line ('-': stdout)")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the table")
-    p.add_argument("--count", type=int, default=0, help="stop after this many housekeeping records")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    p.add_argument("--count", type=bounded_int(0, 2**62), default=0, help="stop after this many housekeeping records")
+    p.add_argument("--duration", type=bounded_float(0.0, 1e9), default=0.0, help="stop after this many seconds")
     p.set_defaults(func=cmd_monitor)
 
     add_uplink_parsers(sub)  # keygen, patch build|inspect, uplink
@@ -247,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except OSError as exc:  # storage or the network refused something no command anticipated: one line
+        print(f"ground: error: {exc.filename or ''}: {exc.strerror or exc.__class__.__name__}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

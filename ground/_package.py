@@ -9,9 +9,8 @@ folder with the reference CRCs that the flight trusts and nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import shutil
+import os
 import tempfile
 import zipfile
 from dataclasses import dataclass, replace
@@ -23,14 +22,18 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+import yaml
+
 from flight import (
     DEFAULT_CHUNK_SIZE,
     FLIGHT_SESSION_CONFIG,
     GoldenRecord,
+    ImageLayout,
     IOSpec,
     Manifest,
     Replica,
     TensorRecord,
+    WeightImage,
     check_golden,
     crc32c,
     dump_manifest,
@@ -42,6 +45,8 @@ from flight import (
 )
 from flight._errors import SeuguardError
 from flight.storage import chunk_crcs, replace_folder
+from flight._world import registered_worlds
+from flight.storage._manifest import FORMAT
 
 LEVELS = {
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -51,6 +56,9 @@ LEVELS = {
 # arithmetic in a different order, so tiny differences are expected; a large one means a setup
 # mistake (for example placeholders read by an optimizer) and the package is refused.
 PLAIN_SESSION_TOLERANCE = 1e-3
+# Packaging holds a few copies of the weights at its peak (onnxruntime's optimizer, one replica);
+# models over this size are refused before anything is loaded (`--max-bytes`).
+DEFAULT_MAX_BYTES = 2 * 2**30
 
 
 class PackageError(SeuguardError):
@@ -82,21 +90,72 @@ def _np_dtype(elem_type: int) -> str:
 
 
 def _fix_batch_dims(model: onnx.ModelProto) -> None:
-    """Flight computes with one fixed shape (batch 1): symbolic input dims become 1."""
+    """Flight computes with one fixed shape (batch 1): a symbolic first dimension becomes 1. Any
+    other symbolic dimension is refused, named: fixing it to 1 would silently change the model."""
     init = {t.name for t in model.graph.initializer}
     for v in model.graph.input:
         if v.name in init:
             continue
-        for d in v.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value") or d.dim_value <= 0:
-                d.Clear()
-                d.dim_value = 1
+        dims = v.type.tensor_type.shape.dim
+        symbolic = [
+            f"{i} ({d.dim_param!r})" if d.dim_param else str(i)
+            for i, d in enumerate(dims)
+            if i > 0 and (not d.HasField("dim_value") or d.dim_value <= 0)
+        ]
+        if symbolic:
+            raise PackageError(
+                f"input {v.name}: dimension{'s' if len(symbolic) > 1 else ''} {', '.join(symbolic)} "
+                "not fixed; only the batch dimension (the first) is set to 1: export the model with fixed shapes")
+        if dims and (not dims[0].HasField("dim_value") or dims[0].dim_value <= 0):
+            dims[0].Clear()
+            dims[0].dim_value = 1
 
 
-def _optimize_offline(model: onnx.ModelProto, level: str, workdir: Path) -> onnx.ModelProto:
-    src = workdir / "source.onnx"
+def check_output_folder(out_dir: Path) -> None:
+    """`-o DIR` replaces DIR only when it is a model folder the ground wrote: nothing but the
+    package's files, with a manifest.yaml of our format. Anything else is refused (never deleted)."""
+    out_dir = Path(out_dir)
+    try:
+        resolved = out_dir.resolve()
+    except OSError as exc:
+        raise PackageError(f"{out_dir}: unusable as the output folder ({exc.strerror})") from None
+    if resolved == Path(resolved.anchor) or resolved == Path.cwd() or resolved in Path.cwd().parents:
+        raise PackageError(f"{out_dir}: refusing to replace the current folder or one above it; name a new folder")
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if out_dir.is_symlink() or not out_dir.is_dir():
+        raise PackageError(f"{out_dir}: exists and is not a folder; refusing to replace it")
+    if not any(out_dir.iterdir()):
+        return  # an empty folder holds nothing to lose
+    others = sorted(p.name for p in out_dir.iterdir() if p.name not in PACKAGE_FILES)
+    if others:
+        raise PackageError(f"{out_dir}: not a model folder written by `ground package` (holds {others[0]!r}); "
+                           "refusing to replace it")
+    try:
+        data = yaml.safe_load((out_dir / "manifest.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise PackageError(f"{out_dir}: not a model folder written by `ground package` (no {FORMAT} manifest); "
+                           "refusing to replace it")
+
+
+def check_source_size(source: Path, max_bytes: int) -> int:
+    """The source's size, refused over `max_bytes` before anything is loaded."""
+    try:
+        size = os.stat(source).st_size
+    except FileNotFoundError:
+        raise PackageError(f"{source}: no such file") from None
+    except OSError as exc:
+        raise PackageError(f"{source}: unreadable ({exc.strerror})") from None
+    if size > max_bytes:
+        raise PackageError(f"{source}: {size / 2**20:.0f} MiB is over the --max-bytes limit of "
+                           f"{max_bytes / 2**20:.0f} MiB (packaging needs a few times the model in memory)")
+    return size
+
+
+def _optimize_offline(src: Path, level: str, workdir: Path) -> onnx.ModelProto:
     dst = workdir / "optimized.onnx"
-    onnx.save_model(model, src)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = LEVELS[level]
     opts.optimized_model_filepath = str(dst)
@@ -106,11 +165,12 @@ def _optimize_offline(model: onnx.ModelProto, level: str, workdir: Path) -> onnx
     except Exception as exc:
         raise PackageError(f"onnxruntime refused the model: {str(exc).strip().splitlines()[0][:200]}") from None
     optimized = onnx.load_model(dst)
+    dst.unlink()
     # Drop initializers the optimizer left unused: they would be unchecked dead weight.
     used = {name for node in optimized.graph.node for name in node.input}
-    keep = [t for t in optimized.graph.initializer if t.name in used]
-    del optimized.graph.initializer[:]
-    optimized.graph.initializer.extend(keep)
+    for i in reversed(range(len(optimized.graph.initializer))):  # in place: no copy of the weights
+        if optimized.graph.initializer[i].name not in used:
+            del optimized.graph.initializer[i]
     return optimized
 
 
@@ -186,28 +246,43 @@ def package_model(
     output_ranges: dict[str, tuple[float, float]] | None = None,
     world: str | None = None,
     notes: dict[str, Any] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> PackageReport:
     """Compile, reference and self-test a model; write `out_dir` only when all of it passed.
 
-    The stages, in order: load and validate the source; compile it offline; reference outputs from a
-    plain session; build the manifest records and settle which tensors are live (a proof under the
-    flight configuration); check the flight against the plain session; golden vectors; the
-    flight's own self-test; the atomic write."""
+    The stages, in order: refuse an output folder that is not ours and a source over `max_bytes`;
+    load and validate the source; compile it offline; reference outputs from a plain session; build
+    the manifest records and settle which tensors are live (a proof under the flight
+    configuration); check the flight against the plain session; golden vectors; the flight's own
+    self-test; the atomic write.
+
+    Memory: the weights live on disk between stages; at most one stage's copies (an onnxruntime
+    session, or one replica) are held at a time (bench/bench_package_memory.py)."""
     source, out_dir = Path(source), Path(out_dir)
     if level not in LEVELS:
         raise PackageError(f"--level must be one of {', '.join(LEVELS)}, got {level!r}")
-    model = _load_source(source)
+    if chunk_size <= 0 or chunk_size % 64:
+        raise PackageError(f"--chunk-size must be a positive multiple of 64, got {chunk_size}")
+    if world is not None and world not in registered_worlds():
+        known = ", ".join(sorted(registered_worlds())) or "none"
+        raise PackageError(f"world {world!r} is not registered (registered worlds: {known})")
+    check_output_folder(out_dir)
+    check_source_size(source, max_bytes)
     with tempfile.TemporaryDirectory(prefix="seuguard-package-") as tmp:
         work = Path(tmp)
-        compiled = _compile(model, level, work, input_ranges or {})
+        folder = work / "candidate"
+        folder.mkdir()
+        src = _load_source(source, work)
+        compiled = _compile(src, level, work, input_ranges or {}, chunk_size, folder / "model.onnx")
         golden_in = _golden_inputs(compiled.inputs, golden_inputs, golden_count, seed)
-        outputs, plain_out = _plain_reference(model, compiled.inputs, golden_in, output_ranges or {})
+        outputs, plain_out = _plain_reference(src, compiled.inputs, golden_in, output_ranges or {})
+        src.unlink()
         manifest = Manifest(
             name=name or source.stem,
             version=str(version),
             sequence=sequence,
             model_file="model.onnx",
-            model_sha256=hashlib.sha256(compiled.model_bytes).hexdigest(),
+            model_sha256=compiled.sha256,
             session=dict(FLIGHT_SESSION_CONFIG),
             inputs=tuple(compiled.inputs),
             outputs=tuple(outputs),
@@ -217,17 +292,15 @@ def package_model(
             world=world,
             notes=dict(notes or {}),
         )
-        folder = work / "candidate"
         manifest, golden_out, not_live = _settle_liveness(folder, manifest, compiled, golden_in)
         max_diff = _check_against_plain(golden_out, plain_out)
         manifest = _write_golden(folder, manifest, compiled.inputs, golden_in, golden_out, level, max_diff, not_live)
         _self_test(folder)
+        check_output_folder(out_dir)  # again: it may have changed while we worked
         replace_folder(out_dir, {f: folder / f for f in PACKAGE_FILES})
-    arrays = compiled.arrays
-    params = sum(int(a.size) for a in arrays.values() if a.dtype.kind == "f")
-    embedded = tuple(sorted(n for n, a in arrays.items() if a.dtype.kind != "f"))
     live = tuple(sorted(t.name for t in manifest.tensors if t.live))
-    return PackageReport(out_dir, params, live, tuple(sorted(not_live)), embedded, max_diff, manifest.golden.count)
+    return PackageReport(out_dir, compiled.parameters, live, tuple(sorted(not_live)), compiled.embedded, max_diff,
+                         manifest.golden.count)
 
 
 PACKAGE_FILES = ("model.onnx", "golden.npz", "manifest.yaml")
@@ -235,15 +308,19 @@ PACKAGE_FILES = ("model.onnx", "golden.npz", "manifest.yaml")
 
 @dataclass(frozen=True)
 class _Compiled:
-    """The graph that flies: optimized offline, with its inputs and initializer values."""
+    """The graph that flies, written to the candidate folder: its digest, inputs and tensor records
+    (every float tensor marked live until the proof says otherwise). No weights are held."""
 
-    model_bytes: bytes
+    sha256: str
     inputs: list[IOSpec]
-    arrays: dict[str, np.ndarray]
+    records: tuple[TensorRecord, ...]
+    parameters: int  # float elements
+    embedded: tuple[str, ...]  # non-float initializers: shapes and axes, checked at load only
 
 
-def _load_source(source: Path) -> onnx.ModelProto:
-    """Stage 1: read and check the source model; fix its batch dimension to 1."""
+def _load_source(source: Path, work: Path) -> Path:
+    """Stage 1: read and check the source model; fix its batch dimension to 1; write it to `work`
+    for the next stages (nothing of it stays in memory)."""
     try:
         model = onnx.load_model(source)
     except FileNotFoundError:
@@ -255,25 +332,39 @@ def _load_source(source: Path) -> onnx.ModelProto:
     except onnx.checker.ValidationError as exc:
         raise PackageError(f"{source}: invalid ONNX: {str(exc).strip().splitlines()[0][:200]}") from None
     _fix_batch_dims(model)
-    return model
+    path = work / "source.onnx"
+    onnx.save_model(model, path)
+    return path
 
 
-def _compile(model: onnx.ModelProto, level: str, work: Path, input_ranges: dict[str, tuple[float, float]]) -> _Compiled:
-    """Stage 2: onnxruntime's optimizer offline; every input must have a fixed shape."""
-    optimized = _optimize_offline(model, level, work)
+def _compile(src: Path, level: str, work: Path, input_ranges: dict[str, tuple[float, float]], chunk_size: int,
+             dest: Path) -> _Compiled:
+    """Stage 2: onnxruntime's optimizer offline; every input must have a fixed shape. The graph
+    that flies is written to `dest`; its tensors are referenced one at a time."""
+    optimized = _optimize_offline(src, level, work)
     inputs = _io_specs(optimized, "input", input_ranges)
     for spec in inputs:
         if 0 in spec.shape:
             raise PackageError(f"input {spec.name}: shape {list(spec.shape)} is not fixed")
-    arrays = {t.name: numpy_helper.to_array(t) for t in optimized.graph.initializer}
-    return _Compiled(optimized.SerializeToString(), inputs, arrays)
+    records, parameters, embedded = [], 0, []
+    for t in optimized.graph.initializer:
+        arr = numpy_helper.to_array(t)
+        floating = arr.dtype.kind == "f"
+        records.append(_tensor_record(t.name, arr, chunk_size, floating and arr.size > 0))
+        parameters += int(arr.size) if floating else 0
+        if not floating:
+            embedded.append(t.name)
+        del arr
+    onnx.save_model(optimized, dest)
+    del optimized
+    return _Compiled(sha256_file(dest), inputs, tuple(records), parameters, tuple(sorted(embedded)))
 
 
-def _plain_reference(model: onnx.ModelProto, inputs: list[IOSpec], golden_in: list[np.ndarray],
+def _plain_reference(src: Path, inputs: list[IOSpec], golden_in: list[np.ndarray],
                      output_ranges: dict[str, tuple[float, float]]) -> tuple[list[IOSpec], list[list[np.ndarray]]]:
     """Stage 3: a plain default session on the original graph (weights embedded): the output specs,
-    and the outputs the flight configuration is compared with."""
-    plain = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    and the outputs the flight configuration is compared with. The session is dropped on return."""
+    plain = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
     out_names = [o.name for o in plain.get_outputs()]
     count = golden_in[0].shape[0]
     plain_out = [plain.run(out_names, {s.name: a[i] for s, a in zip(inputs, golden_in)}) for i in range(count)]
@@ -288,18 +379,17 @@ def _settle_liveness(folder: Path, manifest: Manifest, compiled: _Compiled, gold
     """Stage 4: manifest records, and the proof of which float tensors are live under the flight
     configuration. A tensor found not live is recorded as such and the proof re-run (at most three
     rounds). Returns the manifest (golden digests still empty), the flight's outputs, the dead set."""
-    live = {n for n, a in compiled.arrays.items() if a.dtype.kind == "f" and a.size > 0}
+    live = {r.name for r in compiled.records if r.live}
     not_live: set[str] = set()
     for _round in range(3):
-        records = tuple(_tensor_record(n, a, manifest.chunk_size, n in live) for n, a in compiled.arrays.items())
-        manifest = replace(manifest, tensors=records)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir()
-        (folder / "model.onnx").write_bytes(compiled.model_bytes)
+        manifest = replace(manifest, tensors=tuple(replace(r, live=r.name in live) for r in compiled.records))
         # Golden outputs under the flight configuration, from a replica built the flight's way.
-        flight_out, replica = _flight_outputs(folder, manifest, golden_in)
+        dump_manifest(manifest, folder / "manifest.yaml")
+        replica = _lean_replica(folder, golden=False)
+        count = golden_in[0].shape[0]
+        flight_out = [replica.run_copy([a[i] for a in golden_in]) for i in range(count)]
         newly_dead = set(prove_liveness(replica, [a[0] for a in golden_in]).not_live)
+        del replica  # one replica's copies at a time
         if not newly_dead:
             return manifest, flight_out, not_live
         not_live |= newly_dead
@@ -345,12 +435,30 @@ def _write_golden(folder: Path, manifest: Manifest, inputs: list[IOSpec], golden
 
 def _self_test(folder: Path) -> None:
     """Stage 7: exactly what the flight will do: full verification and the golden run."""
-    check_golden(Replica(0, open_model(folder)))
+    check_golden(_lean_replica(folder, golden=True))
 
 
-def _flight_outputs(folder: Path, manifest: Manifest, golden_in: list[np.ndarray]) -> tuple[list, Replica]:
-    """Golden outputs from one replica built the flight's way, and that replica (for the proof)."""
-    dump_manifest(manifest, folder / "manifest.yaml")
-    replica = Replica(0, open_model(folder, golden=False))
-    count = golden_in[0].shape[0]
-    return [replica.run_copy([a[i] for a in golden_in]) for i in range(count)], replica
+class _HandOver(dict):
+    """Tensors given up as they are read: the image's copy becomes the only one."""
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.pop(name)
+
+
+def _lean_replica(folder: Path, golden: bool) -> Replica:
+    """A replica built exactly the flight's way (open_model, WeightImage, Replica) holding one copy of
+    the weights: the stored tensors are released as the image copies them, and the graph bytes once
+    the session has been built from them. (Onboard the stored copy stays: it is what a rebuild
+    starts from; the ground builds one replica at a time and never rebuilds.)"""
+    stored = open_model(folder, golden=golden)
+    tensors, stored.tensors = _HandOver(stored.tensors), {}
+    image = WeightImage(ImageLayout.from_manifest(stored.manifest), tensors)
+    # The same graph bytes, handed to onnxruntime as a file: from bytes it holds a second copy of
+    # them while it parses (measured: 4.1x the model at the peak, 3.3x from a file).
+    graph = folder.parent / "flight-graph.onnx"
+    graph.write_bytes(stored.flight_graph)
+    stored.flight_graph = str(graph)  # type: ignore[assignment]  (InferenceSession takes a path too)
+    replica = Replica(0, stored, image)
+    stored.flight_graph = b""
+    graph.unlink()
+    return replica

@@ -72,6 +72,19 @@ def _section(d: dict, key: str, where: str) -> dict:
     return value
 
 
+def _known(d: dict, keys: tuple[str, ...], where: str) -> None:
+    """A key the flight does not read is a mistake (a typo silently keeps the default): refuse it."""
+    unknown = sorted(str(k) for k in set(d) - set(keys))
+    if unknown:
+        raise ManifestError(f"{where}.{unknown[0]}: unknown key")
+
+
+SCHEDULE_KEYS = ("minor_frame_hz", "minor_frames", "slots", "budgets_ms", "scrub_budget_bytes", "boot_budget_bytes")
+ENGINE_KEYS = ("redundancy", "scheduling", "max_reexecutions", "watchdog_ms")
+HEALTH_KEYS = ("suspect_limit", "suspect_window", "rebuild_limit", "due_limit", "due_window", "recovery_period",
+               "ladder_cooldown")
+
+
 def _number(d: dict, key: str, where: str, low: float, high: float, integer: bool = False) -> Any:
     if key not in d:
         raise ManifestError(f"{where}.{key}: missing")
@@ -94,11 +107,12 @@ def _choice(d: dict, key: str, where: str, choices: tuple[str, ...]) -> str:
 def config_from_dict(d: Any, source: str = "config") -> FlightConfig:
     if not isinstance(d, dict):
         raise ManifestError(f"{source}: must be a mapping at top level")
-    unknown = sorted(set(d) - {"schedule", "engine", "health"})
+    unknown = sorted(str(k) for k in set(d) - {"schedule", "engine", "health"})
     if unknown:
         raise ManifestError(f"{source}.{unknown[0]}: unknown section")
     s = _section(d, "schedule", source)
     where = f"{source}.schedule"
+    _known(s, SCHEDULE_KEYS, where)
     minor_frames = _number(s, "minor_frames", where, 1, 1000, integer=True)
     slots = s.get("slots")
     if not isinstance(slots, list) or len(slots) != minor_frames:
@@ -144,6 +158,7 @@ def config_from_dict(d: Any, source: str = "config") -> FlightConfig:
     )
     e = _section(d, "engine", source)
     where = f"{source}.engine"
+    _known(e, ENGINE_KEYS, where)
     engine = EngineConfig(
         redundancy=_choice(e, "redundancy", where, ("tmr", "duplex", "simplex")),
         scheduling=_choice(e, "scheduling", where, ("serial", "pooled", "auto")),
@@ -152,6 +167,7 @@ def config_from_dict(d: Any, source: str = "config") -> FlightConfig:
     )
     h = _section(d, "health", source)
     where = f"{source}.health"
+    _known(h, HEALTH_KEYS, where)
     health = HealthConfig(
         suspect_limit=_number(h, "suspect_limit", where, 1, 10_000, integer=True),
         suspect_window=_number(h, "suspect_window", where, 1, 10_000_000, integer=True),

@@ -6,10 +6,18 @@ and output specs with their valid ranges, every initializer with its CRC-32C per
 chunk, and the golden vectors' expected-output digest.
 
 Validation is strict and loud: every problem is a `ManifestError` naming the key and the reason.
+
+The manifest protects itself: `manifest_crc32c` is the CRC-32C of its canonical bytes (every other
+key, as sorted compact JSON), written by `dump_manifest` and checked by `load_manifest` before any
+value is believed, so a changed range, version, sequence, chunk size, session block or world is
+refused like a changed weight. The session block must also be this flight's: the settings it
+computes under and its onnxruntime version (`FLIGHT_SESSION_BLOCK`; the engine builds its sessions
+to match, and a test keeps the two equal).
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import math
@@ -18,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import yaml
 
 from .._crc import crc32c
@@ -25,6 +34,19 @@ from .._errors import ManifestError
 
 FORMAT = "seuguard-model/1"
 DEFAULT_CHUNK_SIZE = 64 * 1024
+CRC_KEY = "manifest_crc32c"
+# The session block of every manifest this flight accepts: the settings its replicas compute under
+# (engine/_session.py builds them) and the onnxruntime that computes. Golden vectors are bit-exact
+# only under the same settings and version.
+FLIGHT_SESSION_BLOCK: dict[str, Any] = {
+    "graph_optimization_level": "ORT_DISABLE_ALL",
+    "execution_mode": "ORT_SEQUENTIAL",
+    "intra_op_num_threads": 1,
+    "inter_op_num_threads": 1,
+    "session.disable_prepacking": "1",
+    "providers": ["CPUExecutionProvider"],
+    "onnxruntime_version": ort.__version__,
+}
 SUPPORTED_DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int32", "int64", "bool")
 
 
@@ -304,6 +326,35 @@ def manifest_from_dict(d: Any, source: str = "manifest") -> Manifest:
     )
 
 
+def canonical_bytes(d: dict[str, Any]) -> bytes:
+    """The bytes the manifest's own CRC covers: every key but the CRC, as sorted compact JSON."""
+    body = {k: v for k, v in d.items() if k != CRC_KEY}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str).encode()
+
+
+def check_manifest_crc(d: Any, source: str) -> None:
+    """Refuse a manifest whose canonical bytes disagree with its own CRC-32C (changed since packaging)."""
+    if not isinstance(d, dict):
+        raise ManifestError(f"{source}: must be a mapping at top level")
+    recorded = _crc(d.get(CRC_KEY), f"{source}.{CRC_KEY}") if CRC_KEY in d else None
+    if recorded is None:
+        raise ManifestError(f"{source}: no {CRC_KEY}; repackage the model with `ground package`")
+    got = crc32c(canonical_bytes(d))
+    if got != recorded:
+        raise ManifestError(f"{source}: changed since it was packaged (CRC-32C 0x{got:08x} disagrees with "
+                            f"its {CRC_KEY} 0x{recorded:08x})")
+
+
+def check_session(manifest: Manifest, source: str = "manifest") -> None:
+    """Refuse a manifest whose session block is not this flight's settings and onnxruntime version."""
+    ours = FLIGHT_SESSION_BLOCK
+    for key in sorted(set(ours) | set(manifest.session)):
+        theirs = manifest.session.get(key, "(missing)")
+        if theirs != ours.get(key, "(missing)"):
+            raise ManifestError(f"{source}.session.{key}: the model was packaged under {theirs!r}, "
+                                f"this flight runs {ours.get(key, '(missing)')!r}")
+
+
 def load_manifest(path: Path) -> Manifest:
     """Read and validate `manifest.yaml`; every failure is a one-line ManifestError."""
     path = Path(path)
@@ -319,8 +370,21 @@ def load_manifest(path: Path) -> Manifest:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise ManifestError(f"{path}: not valid YAML{at}") from None
+    check_manifest_crc(data, str(path))
     return manifest_from_dict(data, source=path.name)
 
 
+def seal(d: dict[str, Any]) -> dict[str, Any]:
+    """`d` carrying its own CRC-32C (replacing any), placed right after the format."""
+    crc = crc32c(canonical_bytes(d))
+    body = {k: v for k, v in d.items() if k not in ("format", CRC_KEY)}
+    return {"format": d.get("format"), CRC_KEY: f"0x{crc:08x}", **body}
+
+
+def manifest_text(manifest: Manifest) -> str:
+    """The manifest as written to storage: YAML, sealed with its own CRC-32C."""
+    return yaml.safe_dump(seal(manifest.to_dict()), sort_keys=False, width=100)
+
+
 def dump_manifest(manifest: Manifest, path: Path) -> None:
-    Path(path).write_text(yaml.safe_dump(manifest.to_dict(), sort_keys=False, width=100))
+    Path(path).write_text(manifest_text(manifest))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from flight.storage._manifest import seal
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,7 +26,7 @@ def edit_manifest(directory: Path, change) -> None:
     path = directory / "manifest.yaml"
     data = yaml.safe_load(path.read_text())
     change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(seal(data), sort_keys=False))  # re-sealed: the deeper check must catch it
 
 
 def assert_one_line_refusal(result, *fragments):

@@ -78,3 +78,38 @@ def test_unreadable_and_invalid_files_are_refused(tmp_path):
     bad.write_text("schedule: [unclosed")
     with pytest.raises(ManifestError, match=r"^bad\.yaml: not valid YAML$"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("section, key", [
+    ("schedule", "foo"), ("schedule", "scrub_budget"), ("engine", "redundnacy"), ("health", "suspect_limt"),
+    ("schedule.budgets_ms", "dance"),
+])
+def test_unknown_nested_key_is_refused_naming_its_path(section, key):
+    d = default_dict()
+    target = d
+    for part in section.split("."):
+        target = target[part]
+    target[key] = 1
+    message = r"unknown task$" if section.endswith("budgets_ms") else r"unknown key$"
+    with pytest.raises(ManifestError, match=rf"^c\.{section.replace('.', '[.]')}\.{key}: {message}"):
+        config_from_dict(d, source="c")
+
+
+def test_optional_boot_budget_is_a_known_key():
+    d = default_dict()
+    d["schedule"]["boot_budget_bytes"] = 4096
+    assert config_from_dict(d, source="c").schedule.boot_budget_bytes == 4096
+
+
+def test_flight_fly_refuses_a_config_with_an_unknown_nested_key(tmp_path, capsys):
+    from pathlib import Path
+
+    from flight._cli import main
+
+    model = Path(__file__).resolve().parents[2] / "models" / "lander-discrete"
+    d = default_dict()
+    d["schedule"]["foo"] = 3
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(d))
+    assert main(["fly", "--model", str(model), "--config", str(path), "--episodes", "1"]) == 1
+    assert capsys.readouterr().err == "flight: error: c.yaml.schedule.foo: unknown key\n"

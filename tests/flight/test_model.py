@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
+from flight.storage._manifest import seal
+
 import flight
 from flight import ManifestError, ModelCorrupted, open_model
 from flight.storage import chunk_crcs, chunk_spans
@@ -22,7 +24,7 @@ def edit_manifest(directory: Path, change) -> None:
     path = directory / "manifest.yaml"
     data = yaml.safe_load(path.read_text())
     change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+    path.write_text(yaml.safe_dump(seal(data), sort_keys=False, width=100))  # a consistent, sealed edit
 
 
 def tensor_entry(data: dict, name: str) -> dict:

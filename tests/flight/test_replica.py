@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import yaml
 
+from flight.storage._manifest import seal
+
 import flight
 import ground
 
@@ -68,7 +70,7 @@ def test_prove_liveness_reports_a_dead_tensor_not_live(dead_source, tmp_path):
     for t in data["tensors"]:
         if t["name"] == "dead_bias":
             t["live"] = True
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(seal(data), sort_keys=False))  # re-sealed: the proof, not the CRC, must catch it
     stored = flight.open_model(folder)
     replica = flight.Replica(0, stored)
     assert "dead_bias" in replica.image.arrays

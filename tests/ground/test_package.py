@@ -183,13 +183,15 @@ def test_non_onnx_file_is_refused_in_one_line(tmp_path, content, message):
 
 def test_missing_source_is_refused_in_one_line(tmp_path):
     result = run("ground", "package", tmp_path / "none.onnx", "-o", tmp_path / "out")
-    assert_one_line_refusal(result, f"ground: error: {tmp_path / 'none.onnx'}: no such file")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [f"ground: error: argument model: {tmp_path / 'none.onnx'}: unreadable "
+                                          "(no such file) (see ground package --help)"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_failing_package_leaves_an_existing_output_folder_untouched(mlp_dir, mlp_source, tmp_path, model_copy,
                                                                      folder_bytes):
-    out = model_copy(mlp_dir)
-    (out / "sentinel.txt").write_text("keep me")
+    out = model_copy(mlp_dir)  # a model folder the ground wrote: replaceable, but only by a package that passed
     before = folder_bytes(out)
     entries_before = sorted(p.name for p in out.parent.iterdir())
     work = tmp_path / "work"
@@ -205,13 +207,14 @@ def test_failing_package_leaves_an_existing_output_folder_untouched(mlp_dir, mlp
     assert sorted(p.name for p in out.parent.iterdir() if p != work) == entries_before  # no staging left
 
 
-def test_successful_package_replaces_the_output_folder(mlp_source, tmp_path):
+def test_successful_package_replaces_a_model_folder_it_wrote(mlp_source, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
-    ground.package_model(mlp_source, out, golden_count=2)
+    ground.package_model(mlp_source, out, golden_count=2, seed=1)
+    first = (out / "golden.npz").read_bytes()
+    ground.package_model(mlp_source, out, golden_count=2, seed=2)
     assert sorted(p.name for p in out.iterdir()) == ["golden.npz", "manifest.yaml", "model.onnx"]
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
+    assert (out / "golden.npz").read_bytes() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or backup left
 
 
 def test_unknown_optimization_level_is_refused(mlp_source, tmp_path):

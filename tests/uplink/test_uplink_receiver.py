@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
+from flight.storage._manifest import seal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from flight import Replica, check_golden, golden_key, golden_outputs_digest, open_model, sha256_file
@@ -148,7 +150,7 @@ def _golden_broken_copy(tmp_path: Path) -> Path:
     np.savez(out / "golden.npz", **data)
     manifest["golden"]["file_sha256"] = sha256_file(out / "golden.npz")
     manifest["golden"]["outputs_sha256"] = golden_outputs_digest([[v] for v in data[key]])
-    (out / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    (out / "manifest.yaml").write_text(yaml.safe_dump(seal(manifest), sort_keys=False))  # consistent: resealed
     return out
 
 
