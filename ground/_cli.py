@@ -17,6 +17,7 @@ from ._link import GroundLink, send_command
 from ._monitor import monitor
 from ._package import LEVELS, package_model
 from ._uplink_cli import add_parsers as add_uplink_parsers
+from ._console_cli import add_parsers as add_console_parsers
 
 _ARG_WORDS = {
     CommandCode.SET_MODE: {m.name: m.value for m in Mode},
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_monitor)
 
     add_uplink_parsers(sub)  # keygen, patch build|inspect, uplink
+    add_console_parsers(sub)  # dictionary, console (issue 11)
     return parser
 
 
