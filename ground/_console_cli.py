@@ -45,3 +45,72 @@ def add_parsers(sub) -> None:
     p.add_argument("--replicas", type=_positive, default=3, help="replica count of per-replica fields (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_dictionary)
+    add_console_parser(sub)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    try:
+        import asyncio
+        import signal
+
+        from ._console import OPENMCT_DIST, Console, run_console
+    except ImportError as exc:
+        print(f"ground: error: the console needs {exc.name}; pip install -e '.[console]'", file=sys.stderr)
+        return 1
+    if not (OPENMCT_DIST / "openmct.js").is_file():
+        print(f"ground: error: Open MCT is not installed in {OPENMCT_DIST.parents[1]} (run make)", file=sys.stderr)
+        return 1
+    if args.token is not None and len(args.token) < 8:
+        print("ground: error: --token must be at least 8 characters", file=sys.stderr)
+        return 2
+    try:
+        console = Console(args.db, host=args.host, tc_port=args.tc_port, tm_port=args.tm_port, token=args.token,
+                          retention_hours=args.retention_hours, replicas=args.replicas)
+    except Exception as exc:  # sqlite3.Error: not a database, unwritable folder
+        print(f"ground: error: cannot open the history database {args.db} ({exc})", file=sys.stderr)
+        return 1
+
+    def ready(port: int) -> None:
+        print(f"ground console: http://{args.http_host}:{port}/ (telemetry on {args.host}:{args.tm_port}, "
+              f"commanding {'enabled' if args.token else 'disabled'}, history {args.db})", file=sys.stderr, flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_console(console, args.http_host, args.http, ready, stop)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        print(f"ground: error: cannot listen ({exc.strerror or exc})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _hours(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def add_console_parser(sub) -> None:
+    p = sub.add_parser("console", help="the ground console in the browser (Open MCT), with history and commanding",
+                       description="Receive telemetry from `flight serve`, decode it with flight's packet definitions, "
+                       "keep its history in SQLite and serve Open MCT with a seuguard plugin: the dictionary, realtime "
+                       "over a WebSocket, history over HTTP, limits, a default layout, and commanding (NOOP, SCRUB_NOW, "
+                       "SET_MODE, SET_SCRUB_BUDGET, ACTIVATE_SLOT, ROLLBACK) for whoever holds the --token. "
+                       "Viewing needs no token. Listens on loopback unless told otherwise.")
+    p.add_argument("--tc-port", type=int, default=10025, help="flight's telecommand UDP port (default 10025)")
+    p.add_argument("--tm-port", type=int, default=10026, help="UDP port telemetry arrives on (default 10026)")
+    p.add_argument("--host", default="127.0.0.1", help="address of the UDP link (default 127.0.0.1)")
+    p.add_argument("--http", type=int, default=8080, metavar="PORT", help="HTTP port (default 8080; 0: any free)")
+    p.add_argument("--http-host", default="127.0.0.1", help="HTTP address (default 127.0.0.1, loopback only)")
+    p.add_argument("--db", type=Path, default=Path("console-history.sqlite"), help="history database file "
+                   "(default console-history.sqlite; kept across restarts)")
+    p.add_argument("--retention-hours", type=_hours, default=24.0, help="history kept, hours (default 24)")
+    p.add_argument("--token", help="commanding token (at least 8 characters); without it the console is read-only")
+    p.add_argument("--replicas", type=_positive, default=3, help="replica count of per-replica fields (default 3)")
+    p.set_defaults(func=cmd_console)
