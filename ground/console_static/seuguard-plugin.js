@@ -122,8 +122,22 @@
       openmct.types.addType(TYPE, {
         name: 'seuguard telemetry point', description: 'A value from seuguard telemetry', cssClass: 'icon-telemetry'
       });
+      // Views (plots, the layout) keep their own configuration in their object: keep those edits in
+      // memory for the page's life, so a plot can add its series.
+      const edited = {};
       openmct.objects.addProvider(NS, {
+        create(object) {
+          edited[object.identifier.key] = object;
+          return Promise.resolve(true);
+        },
+        update(object) {
+          edited[object.identifier.key] = object;
+          return Promise.resolve(true);
+        },
         get(identifier) {
+          if (edited[identifier.key]) {
+            return Promise.resolve(edited[identifier.key]);
+          }
           return Promise.all([dictionary, byKeyPromise, layoutObjects]).then(function ([d, byKey, extra]) {
             const key = identifier.key;
             if (key === 'spacecraft') {
