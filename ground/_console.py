@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from flight import CommandCode, PacketError, RejectReason, TmType, decode_tm, decode_verification, encode_command
 
@@ -171,6 +171,7 @@ class Console:
         app.router.add_static("/openmct/", OPENMCT_DIST)
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
         app.on_startup.append(self._start)
+        app.on_shutdown.append(self._close_clients)  # before the server waits for open handlers
         app.on_cleanup.append(self._stop)
         return app
 
@@ -188,11 +189,13 @@ class Console:
         self.transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=(self.host, self.tm_port))
         self._tasks = [asyncio.ensure_future(self._housekeeping_loop())]
 
+    async def _close_clients(self, app) -> None:
+        for ws in list(self.clients):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"console stopping")
+
     async def _stop(self, app) -> None:
         for task in self._tasks:
             task.cancel()
-        for ws in list(self.clients):
-            await ws.close()
         if self.transport is not None:
             self.transport.close()
         self.store.close()
