@@ -94,9 +94,9 @@
       type: 'telemetry-view', id: 'v-' + key, identifier: id(key), x: 1, y: 1 + 3 * i, width: 26, height: 3,
       displayMode: 'all', value: 'value', stroke: '', fill: '', color: '', fontSize: 'default', font: 'default'
     }));
-    const views = [['plot.votes', 28, 1], ['plot.scrub', 28, 19], ['plot.timing', 80, 1], ['table.events', 80, 19]];
+    const views = [['plot.votes', 28, 1], ['plot.scrub', 28, 28], ['plot.timing', 80, 1], ['table.events', 80, 28]];
     views.forEach(([key, x, y]) => items.push({
-      type: 'subobject-view', id: 's-' + key, identifier: id(key), x: x, y: y, width: 51, height: 17,
+      type: 'subobject-view', id: 's-' + key, identifier: id(key), x: x, y: y, width: 51, height: 26,
       hasFrame: true, fontSize: 'default', font: 'default'
     }));
     objects.layout = {
