@@ -64,6 +64,7 @@ class Console:
     retention_hours: float = 24.0
     replicas: int = 3
     command_timeout: float = 5.0
+    campaigns: Path | None = None  # a folder of `fault-inject campaign --report DIR` folders
     stats: ConsoleStats = field(default_factory=ConsoleStats)
 
     def __post_init__(self):
@@ -168,6 +169,8 @@ class Console:
         app.router.add_get("/api/commands", self.get_commands)
         app.router.add_post("/api/command", self.post_command)
         app.router.add_get("/ws", self.websocket)
+        app.router.add_get("/api/campaigns", self.get_campaigns)
+        app.router.add_get("/campaigns/{name}/{file}", self.get_campaign_file)
         app.router.add_static("/openmct/", OPENMCT_DIST)
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
         app.on_startup.append(self._start)
@@ -229,6 +232,32 @@ class Console:
         self.store.flush()  # what arrived is queryable at once
         text = await asyncio.to_thread(query_json, self.db_path, key, start, end, latest, limit)
         return web.Response(text=text, content_type="application/json")
+
+    # --- campaign reports ----------------------------------------------------------------------
+
+    def _campaign_dirs(self) -> list[Path]:
+        if self.campaigns is None or not self.campaigns.is_dir():
+            return []
+        found = [d for d in self.campaigns.iterdir()
+                 if d.is_dir() and ((d / "summary.json").is_file() or (d / "report.md").is_file())]
+        return sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)
+
+    async def get_campaigns(self, request):
+        return web.json_response([
+            {"name": d.name, "modified": int(d.stat().st_mtime * 1000), "report": (d / "report.md").is_file(),
+             "summary": (d / "summary.json").is_file(), "plots": sorted(p.name for p in d.glob("*.png"))}
+            for d in self._campaign_dirs()])
+
+    async def get_campaign_file(self, request):
+        """One file of one report folder: names only (no paths), and only what a report holds."""
+        name, file = request.match_info["name"], request.match_info["file"]
+        folders = {d.name: d for d in self._campaign_dirs()}
+        if name not in folders or "/" in file or file.startswith(".") or Path(file).suffix not in (".png", ".md", ".json"):
+            return web.json_response({"error": "no such campaign report file"}, status=404)
+        path = folders[name] / file
+        if not path.is_file():
+            return web.json_response({"error": "no such campaign report file"}, status=404)
+        return web.FileResponse(path)
 
     async def post_command(self, request):
         try:

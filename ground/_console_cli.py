@@ -65,7 +65,8 @@ def cmd_console(args: argparse.Namespace) -> int:
         return 2
     try:
         console = Console(args.db, host=args.host, tc_port=args.tc_port, tm_port=args.tm_port, token=args.token,
-                          retention_hours=args.retention_hours, replicas=args.replicas)
+                          retention_hours=args.retention_hours, replicas=args.replicas,
+                          campaigns=args.campaigns)
     except Exception as exc:  # sqlite3.Error: not a database, unwritable folder
         print(f"ground: error: cannot open the history database {args.db} ({exc})", file=sys.stderr)
         return 1
@@ -113,4 +114,6 @@ def add_console_parser(sub) -> None:
     p.add_argument("--retention-hours", type=_hours, default=24.0, help="history kept, hours (default 24)")
     p.add_argument("--token", help="commanding token (at least 8 characters); without it the console is read-only")
     p.add_argument("--replicas", type=_positive, default=3, help="replica count of per-replica fields (default 3)")
+    p.add_argument("--campaigns", type=Path, metavar="DIR", help="folder of campaign reports (`fault-inject campaign "
+                   "--report DIR/NAME`), browsable at /static/campaigns.html")
     p.set_defaults(func=cmd_console)

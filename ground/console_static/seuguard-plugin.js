@@ -87,23 +87,31 @@
       composition: [id('events'), id('tc.verification')],
       configuration: { columnWidths: {}, hiddenColumns: {} }
     };
-    const values = ['hk.mode', 'hk.active_slot', 'hk.cycle', 'hk.replicas_in_vote', 'hk.votes_corrected',
-      'hk.votes_failed', 'hk.chunks_repaired', 'hk.chunks_unrepairable', 'hk.cmd_accepted', 'hk.cmd_rejected',
-      'timing.overruns', 'hk.uplink_state'];
-    const items = values.map((key, i) => ({
-      type: 'telemetry-view', id: 'v-' + key, identifier: id(key), x: 1, y: 1 + 3 * i, width: 26, height: 3,
-      displayMode: 'all', value: 'value', stroke: '', fill: '', color: '', fontSize: 'default', font: 'default'
-    }));
-    const views = [['plot.votes', 28, 1], ['plot.scrub', 28, 28], ['plot.timing', 80, 1], ['table.events', 80, 28]];
-    views.forEach(([key, x, y]) => items.push({
-      type: 'subobject-view', id: 's-' + key, identifier: id(key), x: x, y: y, width: 51, height: 26,
-      hasFrame: true, fontSize: 'default', font: 'default'
-    }));
-    objects.layout = {
-      identifier: id('layout'), name: 'Default layout', type: 'layout', location: NS + ':spacecraft',
-      composition: values.map(id).concat(views.map(([key]) => id(key))),
-      configuration: { items: items, layoutGrid: [10, 10], objectStyles: {} }
+    const layout = (key, name, values, views) => {
+      const items = values.filter((k) => byKey[k]).map((k, i) => ({
+        type: 'telemetry-view', id: 'v-' + k, identifier: id(k), x: 1, y: 1 + 3 * i, width: 26, height: 3,
+        displayMode: 'all', value: 'value', stroke: '', fill: '', color: '', fontSize: 'default', font: 'default'
+      }));
+      views.forEach(([view, x, y]) => items.push({
+        type: 'subobject-view', id: 's-' + view, identifier: id(view), x: x, y: y, width: 51, height: 26,
+        hasFrame: true, fontSize: 'default', font: 'default'
+      }));
+      objects[key] = {
+        identifier: id(key), name: name, type: 'layout', location: NS + ':spacecraft',
+        composition: items.map((item) => item.identifier),
+        configuration: { items: items, layoutGrid: [10, 10], objectStyles: {} }
+      };
     };
+    layout('layout', 'Default layout', ['hk.mode', 'hk.active_slot', 'hk.cycle', 'hk.replicas_in_vote',
+      'hk.votes_corrected', 'hk.votes_failed', 'hk.chunks_repaired', 'hk.chunks_unrepairable', 'hk.cmd_accepted',
+      'hk.cmd_rejected', 'timing.overruns', 'hk.uplink_state'],
+    [['plot.votes', 28, 1], ['plot.scrub', 28, 28], ['plot.timing', 80, 1], ['table.events', 80, 28]]);
+    // The uplink as the flight reports it: PDUs and files received, refusals, verification state,
+    // the staged slot, the highest sequence accepted, and the activation (active slot, events).
+    plot('plot.uplink', 'Uplink PDUs and files', ['hk.uplink_pdus', 'hk.uplink_files', 'hk.uplink_refusals']);
+    layout('layout.uplink', 'Uplink', ['hk.uplink_state', 'hk.uplink_pdus', 'hk.uplink_files', 'hk.uplink_refusals',
+      'hk.uplink_staged_slot', 'hk.uplink_highest_sequence', 'hk.active_slot', 'hk.mode', 'hk.rollbacks'],
+    [['plot.uplink', 28, 1], ['table.events', 80, 1]]);
     return objects;
   }
 
@@ -162,7 +170,7 @@
         load(o) {
           return dictionary.then(function (d) {
             if (o.identifier.key === 'spacecraft') {
-              return ['layout', 'plot.votes', 'plot.scrub', 'plot.timing', 'table.events']
+              return ['layout', 'layout.uplink', 'plot.votes', 'plot.scrub', 'plot.timing', 'plot.uplink', 'table.events']
                 .concat(Object.keys(groups).map((g) => 'group.' + g)).map(id);
             }
             const group = o.identifier.key.slice(6);

@@ -51,9 +51,10 @@ def start_flight(tc_port: int, tm_port: int) -> subprocess.Popen:
 class ConsoleProcess:
     """`ground console` on an HTTP port it chooses (read from its first line)."""
 
-    def __init__(self, db: Path, tc_port: int, tm_port: int, token: str | None = "right-token-123"):
+    def __init__(self, db: Path, tc_port: int, tm_port: int, token: str | None = "right-token-123",
+                 extra: tuple[str, ...] = ()):
         cmd = [sys.executable, "-m", "ground", "console", "--tc-port", str(tc_port), "--tm-port", str(tm_port),
-               "--http", "0", "--db", str(db)]
+               "--http", "0", "--db", str(db), *extra]
         if token:
             cmd += ["--token", token]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -84,3 +85,24 @@ class ConsoleProcess:
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=15)
+
+
+def fake_campaign_reports(root: Path) -> Path:
+    """A folder holding one campaign report as `fault-inject campaign --report` lays it out
+    (summary.json, report.md, a PNG plot), and one folder that is not a report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    report = root / "campaigns" / "solar-storm-tmr"
+    report.mkdir(parents=True)
+    (report / "summary.json").write_text(json.dumps({"campaign": "solar-storm-tmr", "trials": 40}))
+    (report / "report.md").write_text("# solar-storm-tmr\n\n| arm | crashed | 95% interval |\n|---|---|---|\n"
+                                      "| tmr+scrub | 0/40 | [0.0%, 8.8%] |\n")
+    fig = plt.figure(figsize=(3, 2))
+    plt.bar(["simplex", "tmr"], [23, 0])
+    fig.savefig(report / "outcomes.png")
+    plt.close(fig)
+    (root / "campaigns" / "not-a-report").mkdir()
+    return root / "campaigns"

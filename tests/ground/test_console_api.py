@@ -15,7 +15,7 @@ pytest.importorskip("aiohttp")
 from ground._console import OPENMCT_DIST
 from ground._console_store import HistoryStore, query_json
 
-from _console_harness import ROOT, ConsoleProcess, free_udp_ports, start_flight, wait_for
+from _console_harness import ROOT, ConsoleProcess, fake_campaign_reports, free_udp_ports, start_flight, wait_for
 
 pytestmark = pytest.mark.skipif(not (OPENMCT_DIST / "openmct.js").is_file(), reason="Open MCT not installed: run make")
 
@@ -143,3 +143,26 @@ def test_an_unusable_database_is_one_line_and_exit_1(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ground", "console", "--db", str(bad), "--http", "0",
                         "--tm-port", str(free_udp_ports(1)[0])], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "history database" in r.stderr
+
+
+def test_campaign_reports_are_listed_and_served_and_nothing_outside_them(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    campaigns = fake_campaign_reports(tmp_path)
+    (tmp_path / "secret.md").write_text("not for the browser")
+    console = ConsoleProcess(tmp_path / "h.sqlite", *free_udp_ports(2), extra=("--campaigns", str(campaigns)))
+    try:
+        listed = console.get("/api/campaigns")
+        assert [(c["name"], c["report"], c["summary"], c["plots"]) for c in listed] == [
+            ("solar-storm-tmr", True, True, ["outcomes.png"])]
+        with urllib.request.urlopen(console.base + "/campaigns/solar-storm-tmr/outcomes.png") as r:
+            assert r.read()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert console.get("/campaigns/solar-storm-tmr/summary.json")["trials"] == 40
+        for bad in ("/campaigns/solar-storm-tmr/..%2F..%2Fsecret.md", "/campaigns/..%2F/secret.md",
+                    "/campaigns/not-a-report/x.md", "/campaigns/solar-storm-tmr/missing.png"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(console.base + bad)
+            assert err.value.code == 404, bad
+    finally:
+        console.stop()

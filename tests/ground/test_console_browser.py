@@ -16,7 +16,7 @@ pytest.importorskip("selenium")
 
 from ground._console import OPENMCT_DIST
 
-from _console_harness import ROOT, ConsoleProcess, free_udp_ports, start_flight, wait_for
+from _console_harness import ROOT, ConsoleProcess, fake_campaign_reports, free_udp_ports, start_flight, wait_for
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = [
@@ -49,7 +49,9 @@ def live(tmp_path_factory):
     """`flight serve` and `ground console` as subprocesses on free ports."""
     tc_port, tm_port = free_udp_ports(2)
     flight = start_flight(tc_port, tm_port)
-    console = ConsoleProcess(tmp_path_factory.mktemp("console") / "history.sqlite", tc_port, tm_port, token=TOKEN)
+    folder = tmp_path_factory.mktemp("console")
+    console = ConsoleProcess(folder / "history.sqlite", tc_port, tm_port, token=TOKEN,
+                             extra=("--campaigns", str(fake_campaign_reports(folder))))
     yield console
     console.stop()
     flight.terminate()
@@ -133,6 +135,24 @@ def test_a_hazardous_command_waits_for_confirmation(browser, live):
         "[r.dataset.state, r.textContent]"), 10, "the command dropped")
     assert text == "ROLLBACK not sent"
     assert live.get("/api/status")["commands_sent"] == sent
+
+
+def test_the_uplink_view_shows_the_uplink_from_telemetry(browser, live):
+    browser.get(live.base + "/#/browse/seuguard:spacecraft/seuguard:layout.uplink")
+    assert shown(browser, "uplink_state") == "idle"
+    assert shown(browser, "uplink_files") == "0" and shown(browser, "uplink_staged_slot") == "none"
+    assert "Uplink PDUs and files" in browser.execute_script("return document.body.innerText")
+
+
+def test_campaign_reports_are_browsable_by_campaign(browser, live):
+    browser.get(live.base + "/static/campaigns.html")
+    text = wait_for(lambda: browser.execute_script(
+        "const p = document.querySelector('#solar-storm-tmr pre'); return p && p.textContent"), 15, "the report text")
+    assert "| tmr+scrub | 0/40 |" in text
+    assert wait_for(lambda: browser.execute_script(
+        "const i = document.querySelector('#solar-storm-tmr img'); return i && i.complete && i.naturalWidth"), 15,
+        "the plot image loaded") > 100
+    assert browser.execute_script("return document.querySelectorAll('section.campaign').length") == 1
 
 
 def _alert(driver):
