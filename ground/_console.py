@@ -16,6 +16,8 @@ import asyncio
 import hmac
 import json
 import os
+import sqlite3
+import struct
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ class ConsoleStats:
     last_cycle: int = -1
     commands_sent: int = 0
     commands_refused: int = 0
+    store_errors: int = 0  # batches the database refused (e.g. disk full); the receiver keeps going
 
 
 @dataclass
@@ -83,7 +86,7 @@ class Console:
         try:
             tm = decode_tm(data)
             values = samples(tm)
-        except PacketError:
+        except (PacketError, ValueError, struct.error):  # a bad packet is counted; nothing stops
             self.stats.malformed += 1
             return
         self.stats.packets += 1
@@ -131,10 +134,14 @@ class Console:
         last_prune = 0.0
         while True:
             await asyncio.sleep(FLUSH_S)
-            self.store.flush()
-            if time.monotonic() - last_prune > PRUNE_S:
-                last_prune = time.monotonic()
-                self.store.prune()
+            try:
+                self.store.flush()
+                if time.monotonic() - last_prune > PRUNE_S:
+                    last_prune = time.monotonic()
+                    self.store.prune()
+            except sqlite3.Error as exc:
+                self.stats.store_errors += 1
+                print(f"ground console: history not stored ({exc})", file=sys.stderr, flush=True)
 
     # --- commanding --------------------------------------------------------------------------
 

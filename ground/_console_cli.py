@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -112,7 +113,9 @@ def add_console_parser(sub) -> None:
     p.add_argument("--db", type=Path, default=Path("console-history.sqlite"), help="history database file "
                    "(default console-history.sqlite; kept across restarts)")
     p.add_argument("--retention-hours", type=_hours, default=24.0, help="history kept, hours (default 24)")
-    p.add_argument("--token", help="commanding token (at least 8 characters); without it the console is read-only")
+    p.add_argument("--token", default=os.environ.get("SEUGUARD_CONSOLE_TOKEN"),
+                   help="commanding token, at least 8 characters (default: $SEUGUARD_CONSOLE_TOKEN, which keeps it "
+                   "out of the process list); without one the console is read-only")
     p.add_argument("--replicas", type=_positive, default=3, help="replica count of per-replica fields (default 3)")
     p.add_argument("--campaigns", type=Path, metavar="DIR", help="folder of campaign reports (`fault-inject campaign "
                    "--report DIR/NAME`), browsable at /static/campaigns.html")

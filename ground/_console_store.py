@@ -26,6 +26,17 @@ _LATEST = ("SELECT json_group_array(json_object('timestamp', t, 'cycle', cycle, 
            "(SELECT t, cycle, value FROM samples WHERE key = ? AND t <= ? ORDER BY t DESC LIMIT 1)")
 
 
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _fit(value):
+    """SQLite integers are signed 64-bit: a u64 above that (a cycle counter, a garbled but
+    CRC-valid packet) is stored as a float rather than failing the whole batch."""
+    if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+        return float(value)
+    return value
+
+
 class HistoryStore:
     """Writer side (the receiver's thread); `query` opens a reader connection per call."""
 
@@ -40,7 +51,7 @@ class HistoryStore:
         self.rows_written = 0
 
     def add(self, key: str, t_ms: int, cycle: int, value) -> None:
-        self.pending.append((key, t_ms, cycle, value))
+        self.pending.append((key, t_ms, _fit(cycle), _fit(value)))
 
     def flush(self) -> int:
         """Write what arrived since the last flush in one transaction; return the rows written."""

@@ -62,3 +62,13 @@ def test_no_datagram_stops_the_receiver_and_each_is_either_decoded_or_counted(tm
     assert s.datagrams == 3 and s.packets + s.malformed == 3
     assert s.housekeeping >= 1 and s.last_cycle == 3
     console.store.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(list(TmType)), st.integers(0, 2**64 - 1), st.binary(max_size=400))
+def test_a_well_formed_packet_with_any_payload_is_decoded_or_counted(tmp_path_factory, kind, cycle, payload):
+    console = Console(tmp_path_factory.mktemp("c") / "h.sqlite")
+    console.receive(encode_tm(kind, cycle, payload, 0))  # header and CRC right, payload anything
+    s = console.stats
+    assert s.datagrams == 1 and s.packets + s.malformed == 1
+    console.store.close()
