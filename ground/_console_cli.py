@@ -73,6 +73,9 @@ def cmd_console(args: argparse.Namespace) -> int:
         return 1
 
     def ready(port: int) -> None:
+        if args.json:
+            print(json.dumps({"url": f"http://{args.http_host}:{port}/", "http_port": port, "tm_port": args.tm_port,
+                              "tc_port": args.tc_port, "commanding": bool(args.token), "db": str(args.db)}), flush=True)
         print(f"ground console: http://{args.http_host}:{port}/ (telemetry on {args.host}:{args.tm_port}, "
               f"commanding {'enabled' if args.token else 'disabled'}, history {args.db})", file=sys.stderr, flush=True)
 
@@ -117,6 +120,7 @@ def add_console_parser(sub) -> None:
                    help="commanding token, at least 8 characters (default: $SEUGUARD_CONSOLE_TOKEN, which keeps it "
                    "out of the process list); without one the console is read-only")
     p.add_argument("--replicas", type=_positive, default=3, help="replica count of per-replica fields (default 3)")
+    p.add_argument("--json", action="store_true", help="also print one JSON object on stdout once listening")
     p.add_argument("--campaigns", type=Path, metavar="DIR", help="folder of campaign reports (`fault-inject campaign "
                    "--report DIR/NAME`), browsable at /static/campaigns.html")
     p.set_defaults(func=cmd_console)

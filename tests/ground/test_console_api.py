@@ -166,3 +166,18 @@ def test_campaign_reports_are_listed_and_served_and_nothing_outside_them(tmp_pat
             assert err.value.code == 404, bad
     finally:
         console.stop()
+
+
+def test_a_short_token_is_a_usage_error_and_a_taken_port_is_one_line_and_exit_1(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "ground", "console", "--token", "short", "--db", str(tmp_path / "h.db")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "at least 8 characters" in r.stderr
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    try:
+        r = subprocess.run([sys.executable, "-m", "ground", "console", "--tm-port", str(taken.getsockname()[1]),
+                            "--http", "0", "--db", str(tmp_path / "h.db")], cwd=ROOT, capture_output=True, text=True,
+                           timeout=30)
+    finally:
+        taken.close()
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "cannot listen" in r.stderr, r.stderr
