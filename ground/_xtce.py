@@ -3,7 +3,11 @@
 Generated from flight's own packet definitions (housekeeping fields, timing report, events,
 verification reports, COMMANDS), never written a second time, so Yamcs or another XTCE ground
 system decodes exactly what the flight sends. Entry positions are absolute bit positions in the
-packet (CCSDS primary header + PUS-C secondary header with the 8-byte cycle counter as time)."""
+packet (CCSDS primary header + PUS-C secondary header with the 8-byte cycle counter as time).
+
+Not described: the ASCII text after an event id or a verification reason (neither terminated nor
+length-prefixed: it runs to the CRC), and the CRC-16 itself. Per-replica housekeeping fields are
+laid out for a fixed replica count (--replicas, default 3); the flight's length says how many."""
 
 from __future__ import annotations
 
