@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test models bench clean uplink-demo
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml ground/console_static/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,campaign,spacecraft]'
+	$(PY) -m pip install --quiet -e '.[test,campaign,spacecraft,console]'
+	npm ci --prefix ground/console_static --no-audit --no-fund --loglevel=error  # Open MCT for `ground console` (issue 11)
 	touch $(STAMP)
 
 ## demo: the lander under an accelerated solar storm, simplex against TMR with scrubbing, side by side

@@ -19,6 +19,7 @@ from flight._cli_args import OneLineParser, bounded_float, bounded_int, host, pa
 
 from ._package import DEFAULT_MAX_BYTES, LEVELS, package_model
 from ._uplink_cli import add_parsers as add_uplink_parsers
+from ._console_cli import add_parsers as add_console_parsers
 
 _ARG_WORDS = {
     CommandCode.SET_MODE: {m.name: m.value for m in Mode},
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_monitor)
 
     add_uplink_parsers(sub)  # keygen, patch build|inspect, uplink
+    add_console_parsers(sub)  # dictionary, console (issue 11)
     return parser
 
 
