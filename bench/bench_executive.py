@@ -122,7 +122,7 @@ def scrub_cost(quick: bool) -> None:
     world.close()
     major_s = config.schedule.minor_frames / config.schedule.minor_frame_hz
     image = scrubber.pass_bytes
-    print(f"\n-- 3. scrubbing the three lander images ({image} bytes per pass, budget {ex.scrub_budget} B/frame) --")
+    print(f"\n-- 3. scrubbing the three lander images ({image} bytes per pass, budget {ex.models.scrub_budget} B/frame) --")
     print(f"   one full pass: {fmt_time(per_pass).strip()} in {steps / repeats:.0f} scrub tasks; "
           f"major frame {major_s * 1000:g} ms")
     target("scrub of all three lander images / major frame", per_pass / major_s, 0.05)
