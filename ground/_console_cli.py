@@ -30,6 +30,9 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
     return 0
 
 
+from flight._cli_args import bounded_int, host, path_arg  # noqa: E402
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -42,7 +45,7 @@ def add_parsers(sub) -> None:
                        description="Write seuguard's telemetry (housekeeping, timing report, events, verification "
                        "reports) and command dictionary as XTCE 1.2, generated from flight's packet definitions, "
                        "so Yamcs or another XTCE ground system decodes the packets.")
-    p.add_argument("--xtce", type=Path, required=True, metavar="FILE", help="XML file to write")
+    p.add_argument("--xtce", type=path_arg("new_file"), required=True, metavar="FILE", help="XML file to write")
     p.add_argument("--replicas", type=_positive, default=3, help="replica count of per-replica fields (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_dictionary)
@@ -108,12 +111,12 @@ def add_console_parser(sub) -> None:
                        "over a WebSocket, history over HTTP, limits, a default layout, and commanding (NOOP, SCRUB_NOW, "
                        "SET_MODE, SET_SCRUB_BUDGET, ACTIVATE_SLOT, ROLLBACK) for whoever holds the --token. "
                        "Viewing needs no token. Listens on loopback unless told otherwise.")
-    p.add_argument("--tc-port", type=int, default=10025, help="flight's telecommand UDP port (default 10025)")
-    p.add_argument("--tm-port", type=int, default=10026, help="UDP port telemetry arrives on (default 10026)")
-    p.add_argument("--host", default="127.0.0.1", help="address of the UDP link (default 127.0.0.1)")
-    p.add_argument("--http", type=int, default=8080, metavar="PORT", help="HTTP port (default 8080; 0: any free)")
-    p.add_argument("--http-host", default="127.0.0.1", help="HTTP address (default 127.0.0.1, loopback only)")
-    p.add_argument("--db", type=Path, default=Path("console-history.sqlite"), help="history database file "
+    p.add_argument("--tc-port", type=bounded_int(1, 65535), default=10025, help="flight's telecommand UDP port (default 10025)")
+    p.add_argument("--tm-port", type=bounded_int(1, 65535), default=10026, help="UDP port telemetry arrives on (default 10026)")
+    p.add_argument("--host", type=host, default="127.0.0.1", help="address of the UDP link (default 127.0.0.1)")
+    p.add_argument("--http", type=bounded_int(0, 65535), default=8080, metavar="PORT", help="HTTP port (default 8080; 0: any free)")
+    p.add_argument("--http-host", type=host, default="127.0.0.1", help="HTTP address (default 127.0.0.1, loopback only)")
+    p.add_argument("--db", type=path_arg("new_file"), default=Path("console-history.sqlite"), help="history database file "
                    "(default console-history.sqlite; kept across restarts)")
     p.add_argument("--retention-hours", type=_hours, default=24.0, help="history kept, hours (default 24)")
     p.add_argument("--token", default=os.environ.get("SEUGUARD_CONSOLE_TOKEN"),
@@ -121,6 +124,6 @@ def add_console_parser(sub) -> None:
                    "out of the process list); without one the console is read-only")
     p.add_argument("--replicas", type=_positive, default=3, help="replica count of per-replica fields (default 3)")
     p.add_argument("--json", action="store_true", help="also print one JSON object on stdout once listening")
-    p.add_argument("--campaigns", type=Path, metavar="DIR", help="folder of campaign reports (`fault-inject campaign "
+    p.add_argument("--campaigns", type=path_arg("dir"), metavar="DIR", help="folder of campaign reports (`fault-inject campaign "
                    "--report DIR/NAME`), browsable at /static/campaigns.html")
     p.set_defaults(func=cmd_console)

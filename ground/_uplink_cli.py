@@ -16,6 +16,8 @@ from pathlib import Path
 from flight import SeuguardError
 from flight.uplink import LinkTimers, PatchRejected, decode_patch, decode_header
 
+from flight._cli_args import bounded_float, bounded_int, host, path_arg
+
 from ._linksim import LinkProfile, LinkSim
 from ._patch import build_patch, keygen, load_private_key, load_public_key
 from ._uplink import send_patch_udp
@@ -104,6 +106,15 @@ def cmd_patch_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _link_profile(text: str) -> str:
+    """A --link value that parses (checked at the command line, used as text later)."""
+    try:
+        LinkProfile.parse(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"not a link profile like loss=0.1,ber=1e-6,rate=64k,delay=0.25 ({exc})") from None
+    return text
+
+
 def cmd_uplink(args: argparse.Namespace) -> int:
     try:
         raw = args.patch.read_bytes()
@@ -161,7 +172,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("keygen", help="make an Ed25519 key pair for signing patches",
                        description="Write an Ed25519 private key (PEM, mode 0600) to KEY and its public key "
                        "(hex) to KEY.pub, which the flight holds.")
-    p.add_argument("-o", "--output", type=Path, required=True, help="private key file to write")
+    p.add_argument("-o", "--output", type=path_arg("new_file"), required=True, help="private key file to write")
     p.add_argument("--force", action="store_true", help="replace an existing key")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_keygen)
@@ -173,20 +184,21 @@ def add_parsers(sub) -> None:
                         description="Only the changed tensor elements, XORed against the base and compressed "
                         "with zstd (a whole-model patch when the graph or shapes change), with a signed header: "
                         "base, result and patch sha256, spacecraft id and sequence number.")
-    b.add_argument("--base", type=Path, required=True, help="model folder the spacecraft flies now")
-    b.add_argument("--new", type=Path, required=True, help="model folder to uplink")
-    b.add_argument("--key", type=Path, required=True, help="Ed25519 private key (from ground keygen)")
-    b.add_argument("--seq", type=int, required=True, help="sequence number, above every one sent before")
-    b.add_argument("--spacecraft", type=int, required=True, help="target spacecraft id")
+    b.add_argument("--base", type=path_arg("dir"), required=True, help="model folder the spacecraft flies now")
+    b.add_argument("--new", type=path_arg("dir"), required=True, help="model folder to uplink")
+    b.add_argument("--key", type=path_arg("file"), required=True, help="Ed25519 private key (from ground keygen)")
+    b.add_argument("--seq", type=bounded_int(0, (1 << 64) - 1), required=True,
+                   help="sequence number, above every one sent before")
+    b.add_argument("--spacecraft", type=bounded_int(0, (1 << 32) - 1), required=True, help="target spacecraft id")
     b.add_argument("--whole", action="store_true", help="send the whole model even if a delta would do")
-    b.add_argument("-o", "--output", type=Path, required=True, help="patch file to write")
+    b.add_argument("-o", "--output", type=path_arg("new_file"), required=True, help="patch file to write")
     b.add_argument("--json", action="store_true", help='print {"kind","patch_bytes","model_bytes","changed_elements"}')
     b.set_defaults(func=cmd_patch_build)
     i = psub.add_parser("inspect", help="show a patch's header and check its signature",
                         description="Exit 0 and the header for a well-formed patch whose signature verifies "
                         "with --pub; exit 1 with the reason otherwise.")
-    i.add_argument("patch", type=Path)
-    i.add_argument("--pub", type=Path, help="public key (KEY.pub) to verify the signature with")
+    i.add_argument("patch", type=path_arg("file"), help="patch file")
+    i.add_argument("--pub", type=path_arg("file"), help="public key (KEY.pub) to verify the signature with")
     i.add_argument("--json", action="store_true", help="print one JSON object")
     i.set_defaults(func=cmd_patch_inspect)
 
@@ -194,13 +206,13 @@ def add_parsers(sub) -> None:
                        description="Send a patch as CCSDS Space Packets carrying CFDP Class 2 PDUs (APID 0x0C9) "
                        "to `flight serve`'s telecommand port, with NAK retransmission, and wait for the "
                        "Finished PDU. --link puts a simulated lossy link in between.")
-    u.add_argument("patch", type=Path)
-    u.add_argument("--tc-port", type=int, default=10025, help="flight's telecommand UDP port (default 10025)")
-    u.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    u.add_argument("--link", help="simulated link, e.g. loss=0.1,ber=1e-6,rate=64k,delay=0.25")
-    u.add_argument("--seed", type=int, default=0, help="link simulator seed (default 0)")
-    u.add_argument("--timeout", type=float, default=120.0, help="seconds before giving up (default 120)")
-    u.add_argument("--ack-interval", type=float, default=1.0, help="CFDP ACK/NAK timer seconds (default 1)")
-    u.add_argument("--transaction", type=int, help="CFDP transaction number (default: from the clock)")
+    u.add_argument("patch", type=path_arg("file"), help="patch file")
+    u.add_argument("--tc-port", type=bounded_int(1, 65535), default=10025, help="flight's telecommand UDP port (default 10025)")
+    u.add_argument("--host", type=host, default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    u.add_argument("--link", type=_link_profile, help="simulated link, e.g. loss=0.1,ber=1e-6,rate=64k,delay=0.25")
+    u.add_argument("--seed", type=bounded_int(0, (1 << 32) - 1), default=0, help="link simulator seed (default 0)")
+    u.add_argument("--timeout", type=bounded_float(0.1, 86_400.0), default=120.0, help="seconds before giving up (default 120)")
+    u.add_argument("--ack-interval", type=bounded_float(0.01, 3600.0), default=1.0, help="CFDP ACK/NAK timer seconds (default 1)")
+    u.add_argument("--transaction", type=bounded_int(0, 0xFFFF), help="CFDP transaction number (default: from the clock)")
     u.add_argument("--json", action="store_true", help='print {"delivered","bytes_on_link","retransmissions","seconds"}')
     u.set_defaults(func=cmd_uplink)

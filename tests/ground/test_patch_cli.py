@@ -24,7 +24,10 @@ from harness import BASE, FAST, FINE_TUNED, UdpFlight, make_store  # noqa: E402
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # a usage error: argparse exits 2
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -84,11 +87,15 @@ def test_inspect_exits_1_with_the_reason_for_a_wrong_key_or_a_truncated_patch(tm
     assert code == 1 and "TRUNCATED" in err and len(err.strip().splitlines()) == 1
 
 
-def test_patch_build_with_a_missing_folder_or_key_is_one_line_exit_1(tmp_path, keys, capsys):
+def test_patch_build_with_a_missing_folder_or_key_is_a_one_line_usage_error(tmp_path, keys, capsys):
     code, _, err = run(capsys, "patch", "build", "--base", tmp_path / "nope", "--new", FINE_TUNED, "--key",
                        keys[0], "--seq", 2, "--spacecraft", 7, "-o", tmp_path / "p")
-    assert code == 1 and "not a model folder" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "no such folder" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "patch", "build", "--base", BASE, "--new", FINE_TUNED, "--key", tmp_path / "nokey",
+                       "--seq", 2, "--spacecraft", 7, "-o", tmp_path / "p")
+    assert code == 2 and "no such file" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "notakey").write_text("hello")
+    code, _, err = run(capsys, "patch", "build", "--base", BASE, "--new", FINE_TUNED, "--key", tmp_path / "notakey",
                        "--seq", 2, "--spacecraft", 7, "-o", tmp_path / "p")
     assert code == 1 and "private key" in err
 
