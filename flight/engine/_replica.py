@@ -9,6 +9,8 @@ tensor is live (a flip moves the output; flipping back restores it exactly).
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,3 +140,14 @@ def prove_liveness(replica: Replica, inputs: list[np.ndarray] | None = None) -> 
         restored = [o.tobytes() for o in replica.run(inputs)] == baseline
         (live if moved and restored else not_live).append(name)
     return LivenessReport(tuple(live), tuple(not_live))
+
+
+def measure_inference_time(replica: Replica, inputs: list[np.ndarray], runs: int = 5) -> float:
+    """Median wall time of one run; used only to choose the schedule, never for outputs."""
+    replica.run(inputs)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        replica.run(inputs)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))

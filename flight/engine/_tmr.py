@@ -32,7 +32,7 @@ import numpy as np
 
 from ._validate import check_valid, validate_inputs
 from .._instruments import Instrument
-from ._replica import Replica
+from ._replica import Replica, measure_inference_time
 from ._scrubber import ChunkRepair
 from ._voter import VoteOutcome, VoteResult, vote
 from ._watchdog import Watchdog
@@ -86,17 +86,6 @@ class EngineStatistics:
     disagreements_verified: int  # votes short of unanimous whose replicas' images were checked
     images_failed_verification: int  # replica images found corrupted by those checks
     suspects: dict[int, int]  # replica id -> times outvoted (every replica of the engine listed)
-
-
-def measure_inference_time(replica: Replica, inputs: list[np.ndarray], runs: int = 5) -> float:
-    """Median wall time of one run; used only to choose the schedule, never for outputs."""
-    replica.run(inputs)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        replica.run(inputs)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 class TMREngine:

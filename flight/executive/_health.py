@@ -1,9 +1,7 @@
 """Health: the flight modes and the escalation ladder, as a small state machine.
 
-Responsibility: decide, from what the other components saw, which model may fly and in which mode.
-Modes change only through the `TRANSITIONS` table (`_modes.py`), the ladder's rungs are `Rung`.
-The model manager does the work (booting, rebuilding); health decides when, and hears back at a
-cycle boundary.
+Responsibility: decide which model may fly and in which mode, through `_modes.py`'s tables; the
+model manager does the work (booting, rebuilding) and health hears back at a cycle boundary.
 
   per replica: repeated suspects (outvoted with a verified image, or the same chunk repaired again
                and again: a stuck bit), or a chunk nobody can repair → rebuild it from storage, up to
@@ -11,12 +9,10 @@ cycle boundary.
   per model:   repeated detected-unrecoverable results, or fewer than two replicas left → reload
                from the active slot → roll back to the other slot → SAFE; a model that flies
                `ladder_cooldown` frames without escalating gets the whole ladder back;
-  in SAFE:     unless SAFE was commanded, retry the active slot, then the other, every
-               `recovery_period` frames.
+  in SAFE:     unless commanded, retry the active slot, then the other, every `recovery_period` frames.
 
-State: the mode, per replica id its recent suspect cycles and rebuilds, recent unrecoverable cycles,
-the ladder's rung. RESET_COUNTERS never touches it (a reset must not lift a cap).
-Counters (`statistics()`): mode transitions, cycles spent in SAFE.
+State: the mode, per replica id its recent suspects, repairs and rebuilds, recent unrecoverable
+cycles, the rung; RESET_COUNTERS never touches it. Counters: mode transitions, cycles in SAFE.
 """
 
 from __future__ import annotations
