@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("aiohttp")
+import aiohttp  # noqa: E402,F401  (the console extra, which `make` installs: missing is a failure, not a skip)
 
 from flight import EventId, Housekeeping, TimingReport, TmType
 from flight.comms._packets import HOUSEKEEPING_FIELDS, encode_event, encode_tm

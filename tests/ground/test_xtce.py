@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-pytest.importorskip("yamcs.pymdb")
+import yamcs.pymdb  # noqa: E402,F401  (the console extra: missing is a failure, not a skip)
 
 from flight import COMMANDS, CommandCode, EventId, Housekeeping, TimingReport, TmType, encode_command
 from flight.comms._packets import HOUSEKEEPING_FIELDS, encode_event, encode_tm
@@ -129,5 +129,8 @@ def test_dictionary_json_summary_and_bad_path(tmp_path, capsys):
     assert main(["dictionary", "--xtce", str(tmp_path / "d.xml"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["commands"] == len(COMMANDS) and summary["housekeeping_parameters"] > len(HOUSEKEEPING_FIELDS)
-    assert main(["dictionary", "--xtce", str(tmp_path / "missing" / "d.xml")]) == 1
-    assert "cannot write" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # a missing folder is a usage error, caught by the parser
+        main(["dictionary", "--xtce", str(tmp_path / "missing" / "d.xml")])
+    assert usage.value.code == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and len(err.strip().splitlines()) == 1
