@@ -61,13 +61,18 @@ def _committed(folder: Path) -> BenchModel:
 
 def _package_cached(name: str, model: onnx.ModelProto, origin: str) -> BenchModel:
     """Package `model` for flight into bench/out/models/<name>, unless already done for these bytes."""
+    from flight import SeuguardError, load_manifest
     from ground import package_model
 
     data = model.SerializeToString()
     digest = hashlib.sha256(data).hexdigest()
     folder = OUT / name
     stamp = OUT / f"{name}.source-sha256"
-    if not (folder / "manifest.yaml").is_file() or not stamp.is_file() or stamp.read_text().strip() != digest:
+    try:  # a folder packaged by an older format (say, before manifests carried their CRC) is redone
+        current = load_manifest(folder / "manifest.yaml") is not None
+    except (SeuguardError, OSError):
+        current = False
+    if not current or not stamp.is_file() or stamp.read_text().strip() != digest:
         OUT.mkdir(parents=True, exist_ok=True)
         src = OUT / f"{name}.onnx"
         src.write_bytes(data)
