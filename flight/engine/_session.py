@@ -15,17 +15,12 @@ from typing import Any
 
 import onnxruntime as ort
 
+from ..storage._manifest import FLIGHT_SESSION_BLOCK
+
 # The configuration as it is written into every manifest, so a verifier can see what the golden
-# vectors were computed under.
-FLIGHT_SESSION_CONFIG: dict[str, Any] = {
-    "graph_optimization_level": "ORT_DISABLE_ALL",
-    "execution_mode": "ORT_SEQUENTIAL",
-    "intra_op_num_threads": 1,
-    "inter_op_num_threads": 1,
-    "session.disable_prepacking": "1",
-    "providers": ["CPUExecutionProvider"],
-    "onnxruntime_version": ort.__version__,
-}
+# vectors were computed under: storage declares it (it checks manifests against it), the engine
+# builds its sessions from it below.
+FLIGHT_SESSION_CONFIG: dict[str, Any] = FLIGHT_SESSION_BLOCK
 
 PROVIDERS = ["CPUExecutionProvider"]
 

@@ -20,6 +20,8 @@ import pytest
 import ground
 from flight._cli import main
 
+from _net import free_udp_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 LANDER = ROOT / "models" / "lander-discrete"
 
@@ -77,19 +79,9 @@ def test_fly_fails_when_the_model_booted_but_never_flew(tmp_path, capsys):
     assert out.err.splitlines() == ["flight: error: the model never flew: the fallback controller flew every cycle"]
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def test_serve_on_a_corrupted_model_says_so_at_start_and_keeps_flying_safe(tmp_path):
     d = corrupted_copy(tmp_path, "flipped")
-    tc, tm = free_ports(2)
+    tc, tm = free_udp_ports(2)
     telemetry = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     telemetry.bind(("127.0.0.1", tm))
     telemetry.settimeout(60)

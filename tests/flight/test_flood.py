@@ -14,7 +14,7 @@ from flight._serve import serve
 from flight.comms._links import UdpLink
 from sim.lunar_lander import LunarLanderWorld
 
-from test_serve import wait_for
+from _net import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SENT, VALID = 20_000, 1_000

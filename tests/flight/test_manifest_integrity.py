@@ -96,9 +96,22 @@ def test_a_resealed_session_with_other_settings_is_refused(mlp_dir, tmp_path):
         flight.open_model(d)
 
 
-def test_the_storage_session_block_is_the_engine_configuration():
-    """Storage cannot import the engine; the two descriptions of the flight session must not drift."""
-    assert FLIGHT_SESSION_BLOCK == FLIGHT_SESSION_CONFIG
+def test_the_declared_session_block_is_what_the_engine_builds():
+    """Storage declares the flight session (manifests are checked against it) and the engine builds
+    its sessions: the options it builds must say what the block says."""
+    import onnxruntime as ort
+
+    from flight import flight_session_options
+
+    opts = flight_session_options()
+    block = FLIGHT_SESSION_CONFIG
+    assert block is FLIGHT_SESSION_BLOCK  # one definition
+    assert opts.graph_optimization_level.name == block["graph_optimization_level"]
+    assert opts.execution_mode.name == block["execution_mode"]
+    assert opts.intra_op_num_threads == block["intra_op_num_threads"]
+    assert opts.inter_op_num_threads == block["inter_op_num_threads"]
+    assert opts.get_session_config_entry("session.disable_prepacking") == block["session.disable_prepacking"]
+    assert block["onnxruntime_version"] == ort.__version__
 
 
 @settings(max_examples=60, deadline=None)

@@ -30,37 +30,7 @@ from sim.lunar_lander import LunarLanderWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    """Wait for a condition to become true (checked every millisecond), failing after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        tick.wait(0.001)
-
-
-def udp_port_bound(port: int) -> bool:
-    """Whether some process has a UDP socket bound to `port` (read from /proc: no probe socket,
-    which could steal the port from the process being waited for)."""
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        if any(int(line.split()[1].rsplit(":", 1)[1], 16) == port for line in lines):
-            return True
-    return False
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+from _net import free_udp_ports, udp_port_bound, wait_for  # noqa: E402,F401 (shared loopback helpers)
 
 
 def test_serve_answers_noop_sends_housekeeping_and_stops_on_sigterm_losing_nothing():

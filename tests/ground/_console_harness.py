@@ -16,29 +16,16 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import _net  # noqa: E402
+from _net import free_udp_ports  # noqa: E402,F401 (re-exported to the console tests)
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def wait_for(condition, timeout: float, what: str):
     """Poll `condition` until it returns a true value (returned), failing after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        tick.wait(0.02)
+    return _net.wait_for(condition, timeout, what, tick_s=0.02)
 
 
 def start_flight(tc_port: int, tm_port: int) -> subprocess.Popen:
