@@ -38,7 +38,6 @@ from ._scrubbing import Scrubbing
 from ._telemetry import Telemetry
 from ._timing import Timing
 from ._uplink import Uplink
-from ..uplink._transport import UPLINK_APID
 
 PERCENTILES_EVERY_MAJOR_FRAMES = 10  # the timing report's percentiles refresh every 10th
 
@@ -64,12 +63,10 @@ class Executive:
         recorder: Any = None,
         clock: Callable[[], float] = time.perf_counter,
         stack: FlightStack | None = None,
-        uplink: Any = None,
-        auto_activate: bool = False,
+        uplink: Any = None, auto_activate: bool = False,
     ):
-        """Boots the store's active slot (else the other, else SAFE), or flies `stack`, already
-        booted from the active slot, without reading storage again. `uplink`: an UplinkReceiver
-        over the same store, built before the executive (it finishes interrupted slot swaps)."""
+        """Boots the store's active slot (else the other, else SAFE), or flies `stack` booted from it
+        without reading storage again. `uplink`: an UplinkReceiver over the same store, built first."""
         self.config, self.schedule = config, config.schedule
         self.redundancy = Redundancy(redundancy or config.engine.redundancy)
         self.scheduling = Scheduling(scheduling or config.engine.scheduling)
@@ -84,9 +81,7 @@ class Executive:
         self.control = Control(self.models, self.health, self.scrubbing, self.telemetry, actuate, fallback,
                                config.engine.watchdog_ms)
         self.commanding = Commanding(self.telemetry, recorder)
-        self.uplink_component = Uplink(uplink, self.telemetry, self.health, auto_activate)
-        if uplink is not None:
-            self.commanding.route(UPLINK_APID, self.uplink_component.accept)
+        self.uplink_component = Uplink(uplink, self.telemetry, self.health, self.commanding, auto_activate)
         self.commanding.register({CommandCode.RESET_COUNTERS: self._cmd_reset_counters,
                                   **self.health.handlers(), **self.scrubbing.handlers()})
         self._background = {"scrub": self.scrubbing.step, "comm": self._comm, "health": self._health}

@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from ..uplink._transport import UPLINK_APID
+from ._commanding import Commanding
 from ._events import EventId
 from ._health import Health
 from ._telemetry import Telemetry
@@ -35,13 +37,14 @@ class UplinkStatistics:
 
 
 class Uplink:
-    def __init__(self, receiver: Any, telemetry: Telemetry, health: Health, auto_activate: bool = False,
-                 budget_bytes: int = 256 * 1024):
+    def __init__(self, receiver: Any, telemetry: Telemetry, health: Health, commanding: Commanding,
+                 auto_activate: bool = False, budget_bytes: int = 256 * 1024):
         self.receiver, self.telemetry, self.health = receiver, telemetry, health
         self.auto_activate, self.budget_bytes = auto_activate, budget_bytes
         self.outbox: deque[bytes] = deque()  # CFDP replies for the ground, sent by the transport
         if receiver is not None:
             receiver._on_event = self._event
+            commanding.route(UPLINK_APID, self.accept)  # the file-transfer PDUs' own APID
 
     def _event(self, name: str, text: str) -> None:
         self.telemetry.event(EventId[name], text)
