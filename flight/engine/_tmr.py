@@ -256,7 +256,8 @@ class TMREngine:
                 failing = [pos for pos, r in enumerate(self.replicas) if pos not in excluded and r.image.bad_chunks()]
                 if failing:  # this vote proves nothing: repair and decide again
                     n["images_failed_verification"] += len(failing)
-                    n["votes_failed"] += 1
+                    if not result.valid:  # a majority that lost to verification is not a failed vote
+                        n["votes_failed"] += 1
                     excluded |= self._repair(failing, suspects, repairs)
                     continue
             if result.valid:  # every voting image verified: the losers computed wrongly

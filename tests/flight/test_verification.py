@@ -108,3 +108,22 @@ def test_an_image_that_cannot_be_repaired_leaves_the_vote(stacks, monkeypatch):
     assert result.outcome is InferenceOutcome.CORRECTED and result.suspects == frozenset({2})
     assert same_bits(result.outputs, expected)
     assert healthy(stack)
+
+
+def test_a_single_weight_upset_is_one_corrected_decision_and_no_failed_vote(stacks):
+    """Operators read votes_failed as 'no majority': a majority that verification replaced with a
+    repaired, unanimous one is a correction, not a failure."""
+    stack = stacks["lander"]
+    inputs, expected = stack.model.golden_inputs[0], stack.model.golden_outputs[0]
+    before = stack.engine.statistics()
+    bias = next(s for s in stack.replicas[0].image.layout.tensors if s.name.endswith("bias") and s.shape == (4,))
+    stack.replicas[1].image.flip_bit(bias.name, 0, 30)
+    try:
+        result = stack.engine.infer(inputs)
+    finally:
+        stack.scrubber.scrub_all()
+    after = stack.engine.statistics()
+    assert result.outcome is InferenceOutcome.CORRECTED and same_bits(result.outputs, expected)
+    assert after.votes_failed == before.votes_failed
+    assert after.votes_corrected == before.votes_corrected + 1
+    assert after.images_failed_verification == before.images_failed_verification + 1
