@@ -130,24 +130,39 @@ def test_a_hung_replica_is_abandoned_and_outvoted_by_the_other_two(mlp_dir, sche
     assert 1 in result.suspects and stats.suspects[1] == 1
 
 
-def test_the_watchdog_fires_only_on_a_run_older_than_its_deadline():
-    """With a clock advanced by hand: armed and young, nothing; past the deadline, terminate is
-    set once; disarmed before the deadline, never."""
-    now = [0.0]
-    dog = Watchdog(0.01, clock=lambda: now[0])
-    try:
-        young, old = ort.RunOptions(), ort.RunOptions()
-        dog.arm(young)
-        now[0] = 0.005
-        dog.disarm()
-        now[0] = 1.0  # long after: a disarmed run is never terminated
-        dog.arm(old)
-        assert not old.terminate
-        now[0] = 1.02
+def test_the_watchdog_fires_on_cpu_spent_past_the_deadline_or_a_run_blocked_far_past_it():
+    """Clocks advanced by hand: armed and young, nothing; descheduled (wall time passes, no CPU),
+    nothing; computing past the deadline, terminate set once; blocked for `wall_slack` deadlines,
+    terminate set; disarmed before the deadline, never."""
+    now, cpu = [0.0], [0.0]
+    dog = Watchdog(0.01, clock=lambda: now[0], cpu_time=lambda thread: cpu[0], wall_slack=4.0)
+
+    def fired(n: int) -> None:
         deadline = time.monotonic() + 30
-        while dog.fired == 0:
+        while dog.fired < n:
             assert time.monotonic() < deadline, "the watchdog did not fire"
             threading.Event().wait(0.001)
-        assert old.terminate and not young.terminate and dog.fired == 1
+
+    def stays_quiet() -> None:  # give the polling thread many periods to misbehave
+        for _ in range(20):
+            threading.Event().wait(0.003)
+
+    try:
+        young, slow, blocked = ort.RunOptions(), ort.RunOptions(), ort.RunOptions()
+        dog.arm(young)
+        now[0], cpu[0] = 0.005, 0.005
+        dog.disarm()
+        now[0] = 1.0  # long after: a disarmed run is never terminated
+        dog.arm(slow)
+        now[0] = 1.03  # three deadlines of wall time, but no CPU: descheduled, not overdue
+        stays_quiet()
+        assert not slow.terminate and dog.fired == 0
+        cpu[0] = 0.005 + 0.011  # now it has computed past its deadline
+        fired(1)
+        assert slow.terminate and not young.terminate
+        dog.arm(blocked)
+        now[0] = 1.03 + 0.041  # blocked, burning no CPU, for more than four deadlines
+        fired(2)
+        assert blocked.terminate
     finally:
         dog.close()
