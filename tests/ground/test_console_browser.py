@@ -66,7 +66,12 @@ def views(driver) -> dict[str, str]:
 
 
 def shown(driver, label: str, timeout: float = 30.0) -> str:
-    return wait_for(lambda: views(driver).get(label), timeout, f"{label} shown in the layout")
+    """The value a layout shows for `label`, once it shows one (Open MCT draws '---' until data comes)."""
+    def value():
+        v = views(driver).get(label)
+        return v if v not in (None, "", "---") else None
+
+    return wait_for(value, timeout, f"{label} shown in the layout")
 
 
 def send_from_console(driver, name: str, token: str, args: str = "", operator: str = "test-operator") -> None:
