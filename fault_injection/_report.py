@@ -96,6 +96,18 @@ def contract_json(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _rate_bars(ax, modes: dict[str, dict], labels: list[str], outcomes) -> None:
+    """One group of bars per mode: each outcome's rate over the mode's trials, with its Wilson 95%
+    interval as the error bar (the outcome-rate and the mission-outcome plots alike)."""
+    for k, outcome in enumerate(outcomes):
+        n = [modes[m]["trials"] for m in labels]
+        rates = [modes[m][outcome] / t if t else 0 for m, t in zip(labels, n)]
+        ci = [wilson(modes[m][outcome], t) if t else (0, 0) for m, t in zip(labels, n)]
+        err = [[max(0.0, r - lo) for r, (lo, _) in zip(rates, ci)], [max(0.0, hi - r) for r, (_, hi) in zip(rates, ci)]]
+        ax.bar([i + (k - 1) * 0.27 for i in range(len(labels))], rates, width=0.27, yerr=err, capsize=3,
+               label=outcome.replace("_", " "))
+
+
 def _mission_names(modes: dict[str, dict]) -> list[str]:
     return next(iter(modes.values()), {}).get("mission_outcomes", list(MISSION_OUTCOMES))
 
@@ -178,12 +190,7 @@ def _plots(directory: Path, summary: dict[str, Any]) -> list[Path]:
         modes = e["modes"]
         fig, ax = plt.subplots(figsize=(7, 3.5))
         labels = list(modes)
-        for k, outcome in enumerate(("sdc", "due", "corrected")):
-            rates = [modes[m][outcome] / modes[m]["trials"] if modes[m]["trials"] else 0 for m in labels]
-            ci = [wilson(modes[m][outcome], modes[m]["trials"]) if modes[m]["trials"] else (0, 0) for m in labels]
-            err = [[max(0.0, r - lo) for r, (lo, _) in zip(rates, ci)], [max(0.0, hi - r) for r, (_, hi) in zip(rates, ci)]]
-            xs = [i + (k - 1) * 0.27 for i in range(len(labels))]
-            ax.bar(xs, rates, width=0.27, yerr=err, capsize=3, label=outcome)
+        _rate_bars(ax, modes, labels, ("sdc", "due", "corrected"))
         ax.set_xticks(range(len(labels)), labels)
         ax.set_ylabel("rate (95% Wilson CI)")
         ax.set_title(f"{name}: outcome rates by redundancy mode")
@@ -195,13 +202,7 @@ def _plots(directory: Path, summary: dict[str, Any]) -> list[Path]:
         files.append(path)
         if e["kind"] == "mission":
             fig, ax = plt.subplots(figsize=(7, 3.5))
-            for k, outcome in enumerate(_mission_names(modes)):
-                n = [modes[m]["trials"] for m in labels]
-                rates = [modes[m][outcome] / t if t else 0 for m, t in zip(labels, n)]
-                ci = [wilson(modes[m][outcome], t) if t else (0, 0) for m, t in zip(labels, n)]
-                err = [[max(0.0, r - lo) for r, (lo, _) in zip(rates, ci)], [max(0.0, hi - r) for r, (_, hi) in zip(rates, ci)]]
-                ax.bar([i + (k - 1) * 0.27 for i in range(len(labels))], rates, width=0.27, yerr=err, capsize=3,
-                       label=outcome.replace("_", " "))
+            _rate_bars(ax, modes, labels, _mission_names(modes))
             ax.set_xticks(range(len(labels)), labels)
             ax.set_ylabel("fraction of episodes (95% CI)")
             env = f" under {e['environment']} x{e['acceleration']:g}" if e["environment"] else ""
